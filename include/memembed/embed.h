@@ -1,0 +1,83 @@
+// embed: the Encoder, which turns many texts into embeddings with a loaded model.
+//
+// Texts are tokenised, sorted by length, packed into batches under a token budget (so padding is
+// small), run through the model, and returned in input order. A text embedded alone and inside a
+// mixed batch gives the same vector (within 1e-5). Prompts are plain string prefixes applied as
+// sentence-transformers does: input = (prompt + text).strip().
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace memembed::model {
+class SentenceTransformer;
+}
+
+namespace memembed::embed {
+
+// Row-major [rows x dim] float32 matrix: what every consumer of embeddings (eval, memory) takes,
+// so they need not depend on libtorch.
+struct Embeddings {
+  size_t rows = 0;
+  size_t dim = 0;
+  std::vector<float> values;
+
+  const float* row(size_t i) const { return values.data() + i * dim; }
+  float* row(size_t i) { return values.data() + i * dim; }
+};
+
+struct EncoderOptions {
+  int threads = 0;                 // libtorch intra-op threads; 0 = all cores
+  size_t max_batch_tokens = 8192;  // padded tokens per batch (rows x longest row)
+  size_t max_batch_size = 64;      // rows per batch
+  size_t max_seq_length = 0;       // 0 = the model's max_seq_length; else min(model, this)
+  size_t truncate_dim = 0;         // Matryoshka: keep the first N dims, then re-normalise (0 = all)
+  bool show_progress = false;      // progress line on stderr (items, rate, ETA)
+};
+
+struct EncodeStats {
+  size_t texts = 0;
+  size_t tokens = 0;          // real tokens fed to the model
+  size_t padded_tokens = 0;   // rows x longest row, summed over batches
+  size_t batches = 0;
+  size_t truncated_texts = 0;
+  double seconds = 0;         // wall time of tokenisation + model
+  double flops = 0;           // linear layers + attention, as SentenceTransformer::forward_flops
+};
+
+class Encoder {
+ public:
+  // Loads the model directory `model_dir` (or a Hugging Face id already in the local cache).
+  Encoder(const std::filesystem::path& model_dir, EncoderOptions options = {});
+  Encoder(std::shared_ptr<const model::SentenceTransformer> model, EncoderOptions options = {});
+  ~Encoder();
+
+  // The prompt string registered under `name` in config_sentence_transformers.json; throws
+  // InvalidInput naming the known prompt names when it is not there.
+  std::string prompt(const std::string& name) const;
+  const std::map<std::string, std::string>& prompts() const;
+
+  // Embeds `texts` with `prompt` prefixed to each. Texts must be valid UTF-8. Inputs longer than
+  // the max sequence length are truncated (a warning is printed once per Encoder).
+  Embeddings encode(const std::vector<std::string>& texts, const std::string& prompt = "",
+                    EncodeStats* stats = nullptr) const;
+
+  size_t dimension() const;             // after truncate_dim
+  size_t max_seq_length() const;
+  std::string model_name() const;
+  const model::SentenceTransformer& model() const { return *model_; }
+  const EncoderOptions& options() const { return options_; }
+
+ private:
+  std::shared_ptr<const model::SentenceTransformer> model_;
+  EncoderOptions options_;
+  mutable bool warned_truncation_ = false;
+};
+
+}  // namespace memembed::embed

@@ -1,0 +1,101 @@
+// model: a sentence-transformers model directory loaded as a pipeline of modules.
+//
+//   modules.json:  Transformer ("")  ->  Pooling (1_Pooling)  ->  Dense (2_Dense, ...)  ->  Normalize
+//
+// Each stage reads and adds entries of a shared Features record (input ids, attention mask, token
+// embeddings, sentence embedding), exactly as sentence-transformers' modules pass a features dict.
+// The Transformer stage is built from `config.json` by the architecture registry (BERT, Gemma3
+// bidirectional, Qwen3, ...) with weights read from safetensors. Everything computes in float32.
+#pragma once
+
+#include "memembed/text.h"
+
+#include <ATen/ATen.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace memembed::model {
+
+// Sets libtorch's intra-op thread count (0 = all cores). libtorch defaults to one thread.
+void set_compute_threads(int threads);
+int compute_threads();
+
+struct Features {
+  at::Tensor input_ids;           // [batch, seq] int64
+  at::Tensor attention_mask;      // [batch, seq] int64, 1 = real token, 0 = padding
+  at::Tensor token_embeddings;    // [batch, seq, hidden] float32, set by the Transformer stage
+  at::Tensor sentence_embedding;  // [batch, dim] float32, set by Pooling, changed by Dense/Normalize
+};
+
+// One sentence-transformers stage. `type_name` is the class string used in modules.json.
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual std::string type_name() const = 0;
+  virtual void forward(Features& features) const = 0;
+  // Writes this stage's files (config + weights) into `dir`, in the layout the Python library reads.
+  virtual void save(const std::filesystem::path& dir) const = 0;
+  // Trainable tensors of this stage (empty for parameter-free stages).
+  virtual std::vector<at::Tensor> parameters() const { return {}; }
+};
+
+struct LoadOptions {
+  // Overrides sentence_bert_config.json max_seq_length (0 = keep the model's own).
+  size_t max_seq_length = 0;
+};
+
+class SentenceTransformer {
+ public:
+  // Loads a model directory. Without modules.json: Transformer + mean pooling (announced on stderr).
+  // Errors name the file and field or tensor (missing/corrupt files, unknown architecture, shape
+  // mismatches).
+  static std::unique_ptr<SentenceTransformer> load(const std::filesystem::path& dir,
+                                                   const LoadOptions& options = {});
+
+  // Runs every stage; returns the sentence embeddings [batch, dim].
+  at::Tensor forward(Features& features) const;
+
+  const text::Tokenizer& tokenizer() const { return *tokenizer_; }
+  std::shared_ptr<const text::Tokenizer> shared_tokenizer() const { return tokenizer_; }
+
+  const std::string& name() const { return name_; }           // directory name
+  const std::string& architecture() const { return architecture_; }
+  size_t max_seq_length() const { return max_seq_length_; }   // special tokens included
+  size_t embedding_dimension() const { return embedding_dimension_; }
+  size_t hidden_size() const { return hidden_size_; }
+  // Matryoshka dimensions the model declares (may be empty); any dim <= embedding_dimension works.
+  const std::map<std::string, std::string>& prompts() const { return prompts_; }
+  const std::optional<std::string>& default_prompt_name() const { return default_prompt_name_; }
+  const std::vector<std::unique_ptr<Module>>& modules() const { return modules_; }
+
+  // Floating point operations for one forward pass over a batch of `rows` sequences padded to
+  // `sequence_length` (linear layers and attention), for throughput reporting.
+  double forward_flops(size_t rows, size_t sequence_length) const;
+
+  // Saves the whole pipeline in sentence-transformers layout (config, weights, tokenizer files,
+  // modules.json).
+  void save(const std::filesystem::path& dir) const;
+
+ private:
+  SentenceTransformer() = default;
+
+  std::string name_;
+  std::string architecture_;
+  std::filesystem::path source_dir_;
+  std::shared_ptr<const text::Tokenizer> tokenizer_;
+  std::vector<std::unique_ptr<Module>> modules_;
+  size_t max_seq_length_ = 512;
+  size_t embedding_dimension_ = 0;
+  size_t hidden_size_ = 0;
+  std::map<std::string, std::string> prompts_;
+  std::optional<std::string> default_prompt_name_;
+  std::function<double(size_t, size_t)> flops_;
+};
+
+}  // namespace memembed::model

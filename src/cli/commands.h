@@ -1,0 +1,13 @@
+// Each subcommand lives in its own cmd_<name>.cpp and registers itself on the root app here.
+// Commands throw memembed::Error; main() maps it to a message and an exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace memembed::cli {
+
+void add_embed_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+
+}  // namespace memembed::cli
