@@ -6,8 +6,6 @@
 
 namespace memembed::cli {
 
-void add_embed_command(CLI::App& app);
-void add_tokenize_command(CLI::App& app);
-void add_bench_command(CLI::App& app);
+// void add_<name>_command(CLI::App& app);  one per cmd_<name>.cpp
 
 }  // namespace memembed::cli

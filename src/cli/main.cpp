@@ -37,9 +37,7 @@ int main(int argc, char** argv) {
     else if (progress) memembed::Progress::set_enabled(true);
   });
 
-  memembed::cli::add_embed_command(app);
-  memembed::cli::add_tokenize_command(app);
-  memembed::cli::add_bench_command(app);
+  // One line per subcommand, in the order `memembed --help` lists them.
 
   try {
     app.parse(argc, argv);
