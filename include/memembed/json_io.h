@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace memembed {
 
@@ -40,6 +41,11 @@ bool is_valid_utf8(std::string_view bytes);
 // Python's str.strip(): removes leading/trailing Unicode whitespace (space, \t\n\v\f\r,
 // U+001C-U+001F, U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000).
 std::string strip_unicode_whitespace(std::string_view text);
+
+// Texts to process, one per record: `.jsonl` files give each line's "text" field (blank lines are
+// skipped), any other file gives each line as it is (an empty line is an empty text). Every text
+// must be valid UTF-8; errors name the file and the line.
+std::vector<std::string> read_texts(const std::filesystem::path& path);
 
 // Opens a file for writing, creating parent directories; throws Io with the path on failure.
 std::ofstream open_for_write(const std::filesystem::path& path);

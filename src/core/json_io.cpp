@@ -104,6 +104,31 @@ double require_number(const Json& object, const char* field, const std::string& 
   return it->get<double>();
 }
 
+std::vector<std::string> read_texts(const fs::path& path) {
+  std::vector<std::string> texts;
+  if (path.extension() == ".jsonl") {
+    for_each_jsonl(path, [&](const Json& record, size_t line) {
+      const std::string where = fmt::format("{}:{}", path.string(), line);
+      std::string text = require_string(record, "text", where);
+      if (!is_valid_utf8(text)) throw invalid_input("{}: \"text\" is not valid UTF-8", where);
+      texts.push_back(std::move(text));
+    });
+    return texts;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (!fs::exists(path)) throw not_found("{}: no such file", path.string());
+    throw io_error("{}: cannot open for reading", path.string());
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!is_valid_utf8(line)) throw invalid_input("{}:{}: not valid UTF-8", path.string(), texts.size() + 1);
+    texts.push_back(std::move(line));
+  }
+  return texts;
+}
+
 bool is_valid_utf8(std::string_view bytes) {
   size_t i = 0;
   const size_t n = bytes.size();

@@ -75,3 +75,26 @@ TEST(Json, WriteIsAtomicAndRoundTrips) {
   EXPECT_EQ(read_json_file(path)["a"], 1);
   EXPECT_FALSE(fs::exists(path.string() + ".tmp"));
 }
+
+TEST(ReadTexts, JsonlTakesTheTextFieldAndNamesBadLines) {
+  const fs::path good = write_temp("texts.jsonl", "{\"text\": \"a\"}\n\n{\"text\": \"\", \"id\": 2}\n");
+  EXPECT_EQ(read_texts(good), (std::vector<std::string>{"a", ""}));
+  const fs::path missing = write_temp("missing.jsonl", "{\"text\": \"a\"}\n{\"body\": \"b\"}\n");
+  try {
+    read_texts(missing);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.jsonl:2: missing field \"text\""), std::string::npos) << e.what();
+  }
+}
+
+TEST(ReadTexts, PlainTextIsOneTextPerLineAndRejectsInvalidUtf8) {
+  EXPECT_EQ(read_texts(write_temp("texts.txt", "first\r\n\nthird\n")),
+            (std::vector<std::string>{"first", "", "third"}));
+  try {
+    read_texts(write_temp("bad.txt", "ok\nbad \xC3\x28\n"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.txt:2: not valid UTF-8"), std::string::npos) << e.what();
+  }
+}
