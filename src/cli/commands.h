@@ -8,4 +8,6 @@ namespace memembed::cli {
 
 // void add_<name>_command(CLI::App& app);  one per cmd_<name>.cpp
 
+void add_eval_command(CLI::App& app);
+
 }  // namespace memembed::cli

@@ -1,0 +1,138 @@
+// `memembed eval`: LMEB-style evaluation (tasks -> retrieval -> metrics -> reports), plus
+// `eval score` (trec_eval-compatible scoring of any run file), `eval correlate` and `eval report`.
+#include "commands.h"
+#include "memembed/error.h"
+#include "memembed/eval.h"
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+namespace memembed::cli {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_interrupt(int) {
+  // First Ctrl-C: finish the current step and keep what is done; a second one kills the process.
+  g_stop.store(true);
+  std::signal(SIGINT, SIG_DFL);
+}
+
+std::vector<int> parse_cutoffs(const std::string& text) {
+  std::vector<int> cutoffs;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) continue;
+    try {
+      size_t used = 0;
+      const int k = std::stoi(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+      cutoffs.push_back(k);
+    } catch (const std::exception&) {
+      throw invalid_input("--k: '{}' is not an integer (expected a list like 1,3,5,10)", item);
+    }
+  }
+  if (cutoffs.empty()) throw invalid_input("--k: no cutoffs given");
+  return cutoffs;
+}
+
+void print_warnings(const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) std::fprintf(stderr, "memembed eval: warning: %s\n", w.c_str());
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto* eval = app.add_subcommand(
+      "eval", "Evaluate a model (or BM25) on LMEB/BEIR retrieval tasks, like LMEB/MTEB score them");
+  eval->require_subcommand(0, 1);
+
+  struct State {
+    eval::EvalOptions options;
+    std::string instructions = "off";
+    std::string cutoffs = "1,3,5,10,20,25,50,100,1000";
+    bool no_cache = false;
+  };
+  auto state = std::make_shared<State>();
+  eval->add_option("--tasks", state->options.tasks,
+                   "LMEB tree, memory-type folder, dataset, subset or BEIR folder");
+  eval->add_option("--model", state->options.model,
+                   "bm25, or a sentence-transformers model directory")
+      ->capture_default_str();
+  eval->add_option("--instructions", state->instructions,
+                   "off | on | both: query instructions from task_instructions.json")
+      ->check(CLI::IsMember({"off", "on", "both"}))
+      ->capture_default_str();
+  eval->add_option("--out", state->options.out,
+                   "write summary.csv, summary.md, report.html and results/ here (reused on rerun)");
+  eval->add_option("--save-run", state->options.save_run,
+                   "write TREC run.trec + qrels.trec per subset under this directory");
+  eval->add_option("--run-depth", state->options.run_depth,
+                   "results per query in run files (0 = the largest k)");
+  eval->add_option("--k", state->cutoffs, "cutoffs, comma-separated (10 is always included)")
+      ->capture_default_str();
+  eval->add_option("--max-tokens", state->options.max_tokens, "truncate model inputs to N tokens")
+      ->capture_default_str();
+  eval->add_option("--cache-dir", state->options.cache_dir,
+                   "corpus-embedding cache (default $MEMEMBED_CACHE_DIR or ~/.cache/memembed/embeddings)");
+  eval->add_flag("--no-cache", state->no_cache, "do not read or write the embedding cache");
+  eval->add_flag("--overwrite", state->options.overwrite,
+                 "recompute subsets that already have results in --out");
+  eval->add_option("--threads", state->options.threads, "threads (0 = all cores)");
+  eval->add_option("--batch-size", state->options.batch_size, "texts per model batch")
+      ->capture_default_str();
+  eval->add_option("--split", state->options.split, "BEIR qrels split (qrels/<split>.tsv)")
+      ->capture_default_str();
+  eval->add_option("--memory-type", state->options.memory_type,
+                   "memory type for tasks whose path names none (e.g. a BEIR folder)");
+  eval->add_option("--instructions-file", state->options.instructions_file,
+                   "task_instructions.json to use instead of the one found beside the tasks");
+  eval->add_option("--published", state->options.published_scores,
+                   "published scores CSV to compare with (default: the LMEB paper's tables)");
+
+  // eval score
+  struct ScoreState {
+    std::string qrels, run, cutoffs = "1,3,5,10,20,25,50,100,1000";
+    eval::ScoreOptions options;
+  };
+  auto score_state = std::make_shared<ScoreState>();
+  auto* score = eval->add_subcommand(
+      "score", "Score a TREC run against qrels exactly as trec_eval 9.0.8 (MTEB conventions)");
+  score->add_option("--qrels", score_state->qrels,
+                    "qrels: 'qid docid rel' (LMEB/BEIR TSV) or 'qid iter docid rel' (TREC)")
+      ->required();
+  score->add_option("--run", score_state->run, "TREC run: qid Q0 docid rank score tag")->required();
+  score->add_option("--k", score_state->cutoffs, "cutoffs, comma-separated")->capture_default_str();
+  score->add_flag("--per-query", score_state->options.per_query, "print every query too");
+  score->add_flag("--json", score_state->options.json, "JSON output (full precision, MTEB names too)");
+  score->add_flag("--trec-eval-mean", score_state->options.trec_eval_mean,
+                  "average over queries in both run and qrels (trec_eval default) instead of "
+                  "all qrels queries (MTEB, trec_eval -c)");
+  score->add_option("--digits", score_state->options.digits, "decimals in text output")
+      ->capture_default_str();
+  score->callback([score_state] {
+    score_state->options.cutoffs = parse_cutoffs(score_state->cutoffs);
+    const auto output = eval::score_files(score_state->qrels, score_state->run, score_state->options);
+    print_warnings(output.warnings);
+    std::fwrite(output.text.data(), 1, output.text.size(), stdout);
+  });
+
+  eval->callback([eval, score, state] {
+    if (score->parsed()) return;
+    if (state->options.tasks.empty()) {
+      throw invalid_input("eval: --tasks is required (or use `eval score`)");
+    }
+    throw unsupported("eval: benchmark runs are not implemented yet");
+  });
+}
+
+}  // namespace memembed::cli
