@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -79,5 +80,10 @@ class Encoder {
   EncoderOptions options_;
   mutable bool warned_truncation_ = false;
 };
+
+// The benchmark workload: `count` English-like texts whose lengths mimic agent memories (a quarter
+// short chat turns of 5-15 words, half 16-60 words, a quarter 61-250 words), drawn from a fixed word
+// list with SplitMix64 seeded by `seed`. The same (count, seed) gives the same texts everywhere.
+std::vector<std::string> synthetic_workload(size_t count, uint64_t seed);
 
 }  // namespace memembed::embed

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +32,7 @@ struct Features {
   at::Tensor attention_mask;      // [batch, seq] int64, 1 = real token, 0 = padding
   at::Tensor token_embeddings;    // [batch, seq, hidden] float32, set by the Transformer stage
   at::Tensor sentence_embedding;  // [batch, dim] float32, set by Pooling, changed by Dense/Normalize
+  int64_t prompt_length = 0;      // leading prompt tokens, which Pooling skips when include_prompt is false
 };
 
 // One sentence-transformers stage. `type_name` is the class string used in modules.json.
@@ -69,14 +71,20 @@ class SentenceTransformer {
   size_t max_seq_length() const { return max_seq_length_; }   // special tokens included
   size_t embedding_dimension() const { return embedding_dimension_; }
   size_t hidden_size() const { return hidden_size_; }
-  // Matryoshka dimensions the model declares (may be empty); any dim <= embedding_dimension works.
   const std::map<std::string, std::string>& prompts() const { return prompts_; }
   const std::optional<std::string>& default_prompt_name() const { return default_prompt_name_; }
   const std::vector<std::unique_ptr<Module>>& modules() const { return modules_; }
+  // sentence_bert_config.json do_lower_case: the text is lowercased before tokenisation.
+  bool lowercase_input() const { return lowercase_input_; }
+  // Every trainable tensor of every stage.
+  std::vector<at::Tensor> parameters() const;
 
   // Floating point operations for one forward pass over a batch of `rows` sequences padded to
   // `sequence_length` (linear layers and attention), for throughput reporting.
   double forward_flops(size_t rows, size_t sequence_length) const;
+  // The (in, out) shape of every linear layer applied to each token, for measuring the sgemm
+  // ceiling on the same shapes.
+  std::vector<std::pair<int64_t, int64_t>> linear_shapes() const;
 
   // Saves the whole pipeline in sentence-transformers layout (config, weights, tokenizer files,
   // modules.json).
@@ -90,12 +98,18 @@ class SentenceTransformer {
   std::filesystem::path source_dir_;
   std::shared_ptr<const text::Tokenizer> tokenizer_;
   std::vector<std::unique_ptr<Module>> modules_;
+  std::vector<std::string> module_paths_;  // folder of each stage, as modules.json lists it
+  bool lowercase_input_ = false;
   size_t max_seq_length_ = 512;
   size_t embedding_dimension_ = 0;
   size_t hidden_size_ = 0;
   std::map<std::string, std::string> prompts_;
   std::optional<std::string> default_prompt_name_;
-  std::function<double(size_t, size_t)> flops_;
 };
+
+// Fills a model directory that has its configuration files (config.json, modules.json, stage
+// configs, tokenizer) but no weights with seeded random weights of the shapes the architecture
+// reads: `model.safetensors` and each Dense stage's weights. For benchmarks on real model shapes.
+void write_random_weights(const std::filesystem::path& model_dir, uint64_t seed);
 
 }  // namespace memembed::model

@@ -1,0 +1,35 @@
+// The transformer at the head of every pipeline: token ids in, contextual token vectors out.
+// Each architecture implements this once (arch_<name>.cpp) and registers a row in architecture.cpp.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace memembed::model {
+
+class Backbone {
+ public:
+  virtual ~Backbone() = default;
+
+  // input_ids, attention_mask: [batch, seq] int64 (mask 1 = token, 0 = padding; padding may be on
+  // either side). Returns the last hidden state [batch, seq, hidden] in float32.
+  virtual at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const = 0;
+
+  virtual int64_t hidden_size() const = 0;
+  // Longest sequence the position encoding supports (special tokens included).
+  virtual int64_t max_positions() const = 0;
+  // FLOPs of one forward pass over `rows` sequences of `sequence_length` tokens: linear layers
+  // (2 per multiply-add) plus the two attention matmuls.
+  virtual double flops(int64_t rows, int64_t sequence_length) const = 0;
+  // (in, out) of each linear layer every token passes through, in order, over all layers.
+  virtual std::vector<std::pair<int64_t, int64_t>> linear_shapes() const = 0;
+  // Weights under their Hugging Face names, as the architecture's checkpoints store them.
+  virtual std::vector<std::pair<std::string, at::Tensor>> named_weights() const = 0;
+  // Trainable tensors (may be fused views' owners, e.g. a packed q/k/v matrix).
+  virtual std::vector<at::Tensor> parameters() const = 0;
+};
+
+}  // namespace memembed::model

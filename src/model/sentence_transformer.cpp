@@ -1,0 +1,177 @@
+#include "memembed/error.h"
+#include "memembed/json_io.h"
+#include "memembed/model.h"
+#include "st_modules.h"
+
+#include <ATen/Parallel.h>
+
+#include <cstdio>
+#include <thread>
+
+namespace memembed::model {
+
+namespace fs = std::filesystem;
+
+void set_compute_threads(int threads) {
+  const int count = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(count);
+}
+
+int compute_threads() { return at::get_num_threads(); }
+
+namespace {
+
+struct ModuleEntry {
+  std::string type;
+  std::string path;
+};
+
+// The class name at the end of a modules.json type ("sentence_transformers.models.Pooling" -> "Pooling").
+std::string short_type(const std::string& type) {
+  const auto dot = type.rfind('.');
+  return dot == std::string::npos ? type : type.substr(dot + 1);
+}
+
+std::vector<ModuleEntry> read_modules(const fs::path& dir) {
+  const fs::path path = dir / "modules.json";
+  if (!fs::exists(path)) {
+    std::fprintf(stderr,
+                 "memembed: %s has no modules.json; using Transformer + mean pooling, as sentence-transformers "
+                 "does\n",
+                 dir.string().c_str());
+    return {{"sentence_transformers.models.Transformer", ""}, {"sentence_transformers.models.Pooling", ""}};
+  }
+  const Json json = read_json_file(path);
+  if (!json.is_array()) throw invalid_input("{}: expected a list of modules", path.string());
+  std::vector<ModuleEntry> entries;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const std::string where = fmt::format("{}: entry {}", path.string(), i);
+    entries.push_back({require_string(json[i], "type", where), optional_string(json[i], "path", where).value_or("")});
+  }
+  if (entries.empty() || short_type(entries.front().type) != "Transformer") {
+    throw invalid_input("{}: the first module must be a sentence_transformers.models.Transformer", path.string());
+  }
+  return entries;
+}
+
+}  // namespace
+
+std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& dir, const LoadOptions& options) {
+  if (!fs::is_directory(dir)) throw not_found("{}: model directory does not exist", dir.string());
+  std::unique_ptr<SentenceTransformer> model(new SentenceTransformer());
+  model->source_dir_ = dir;
+  model->name_ = fs::absolute(dir).lexically_normal().filename().string();
+  if (model->name_.empty()) model->name_ = fs::absolute(dir).lexically_normal().parent_path().filename().string();
+
+  const std::vector<ModuleEntry> entries = read_modules(dir);
+  size_t dimension = 0;
+  for (const auto& entry : entries) {
+    const std::string kind = short_type(entry.type);
+    const fs::path module_dir = dir / entry.path;
+    std::unique_ptr<Module> module;
+    if (kind == "Transformer") {
+      if (!model->modules_.empty()) {
+        throw invalid_input("{}: only the first module may be a Transformer", (dir / "modules.json").string());
+      }
+      auto transformer = TransformerModule::load(module_dir);
+      model->architecture_ = transformer->config().architecture();
+      model->hidden_size_ = static_cast<size_t>(transformer->backbone().hidden_size());
+      model->max_seq_length_ = transformer->max_seq_length();
+      model->lowercase_input_ = transformer->do_lower_case();
+      model->tokenizer_ = text::load_tokenizer(module_dir);
+      dimension = model->hidden_size_;
+      module = std::move(transformer);
+    } else if (kind == "Pooling") {
+      // The fallback pipeline has no 1_Pooling folder: mean pooling then.
+      auto pooling = fs::exists(module_dir / "config.json") && !entry.path.empty()
+                         ? PoolingModule::load(module_dir, dimension)
+                         : std::make_unique<PoolingModule>(dimension, std::vector<PoolingMode>{PoolingMode::Mean}, true);
+      dimension = pooling->output_dimension();
+      module = std::move(pooling);
+    } else if (kind == "Dense") {
+      auto dense = DenseModule::load(module_dir, dimension);
+      dimension = dense->output_dimension();
+      module = std::move(dense);
+    } else if (kind == "Normalize") {
+      module = std::make_unique<NormalizeModule>();
+    } else {
+      throw unsupported("{}: module type \"{}\" is not supported (known: Transformer, Pooling, Dense, Normalize)",
+                        (dir / "modules.json").string(), entry.type);
+    }
+    model->modules_.push_back(std::move(module));
+    model->module_paths_.push_back(entry.path);
+  }
+  model->embedding_dimension_ = dimension;
+
+  if (options.max_seq_length > 0) {
+    const auto& transformer = static_cast<const TransformerModule&>(*model->modules_.front());
+    const auto positions = static_cast<size_t>(transformer.backbone().max_positions());
+    if (options.max_seq_length > positions) {
+      std::fprintf(stderr, "memembed: %s supports at most %zu positions; max sequence length %zu lowered to %zu\n",
+                   model->name_.c_str(), positions, options.max_seq_length, positions);
+    }
+    model->max_seq_length_ = std::min(options.max_seq_length, positions);
+  }
+
+  const fs::path st_config = dir / "config_sentence_transformers.json";
+  if (fs::exists(st_config)) {
+    const Json config = read_json_file(st_config);
+    if (auto prompts = config.find("prompts"); prompts != config.end() && prompts->is_object()) {
+      for (auto it = prompts->begin(); it != prompts->end(); ++it) {
+        if (!it->is_string()) throw invalid_input("{}: prompts[\"{}\"] must be a string", st_config.string(), it.key());
+        model->prompts_[it.key()] = it->get<std::string>();
+      }
+    }
+    model->default_prompt_name_ = optional_string(config, "default_prompt_name", st_config.string());
+    if (model->default_prompt_name_ && !model->prompts_.count(*model->default_prompt_name_)) {
+      throw invalid_input("{}: default_prompt_name \"{}\" is not among the prompts", st_config.string(),
+                          *model->default_prompt_name_);
+    }
+  }
+  return model;
+}
+
+at::Tensor SentenceTransformer::forward(Features& features) const {
+  for (const auto& module : modules_) module->forward(features);
+  return features.sentence_embedding;
+}
+
+double SentenceTransformer::forward_flops(size_t rows, size_t sequence_length) const {
+  const auto& transformer = static_cast<const TransformerModule&>(*modules_.front());
+  double flops = transformer.backbone().flops(static_cast<int64_t>(rows), static_cast<int64_t>(sequence_length));
+  for (const auto& module : modules_) {
+    if (const auto* dense = dynamic_cast<const DenseModule*>(module.get())) flops += dense->flops(static_cast<double>(rows));
+  }
+  return flops;
+}
+
+std::vector<std::pair<int64_t, int64_t>> SentenceTransformer::linear_shapes() const {
+  return static_cast<const TransformerModule&>(*modules_.front()).backbone().linear_shapes();
+}
+
+std::vector<at::Tensor> SentenceTransformer::parameters() const {
+  std::vector<at::Tensor> result;
+  for (const auto& module : modules_) {
+    for (auto& tensor : module->parameters()) result.push_back(tensor);
+  }
+  return result;
+}
+
+void SentenceTransformer::save(const fs::path& dir) const {
+  fs::create_directories(dir);
+  Json modules = Json::array();
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    const std::string& path = module_paths_[i];
+    modules_[i]->save(dir / path);
+    modules.push_back({{"idx", i}, {"name", std::to_string(i)}, {"path", path}, {"type", modules_[i]->type_name()}});
+  }
+  write_json_file(dir / "modules.json", modules);
+  Json config = {{"prompts", prompts_},
+                 {"default_prompt_name", default_prompt_name_ ? Json(*default_prompt_name_) : Json(nullptr)},
+                 {"similarity_fn_name", "cosine"},
+                 {"model_type", "SentenceTransformer"},
+                 {"__version__", {{"memembed", "0.1.0"}}}};
+  write_json_file(dir / "config_sentence_transformers.json", config);
+}
+
+}  // namespace memembed::model

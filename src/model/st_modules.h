@@ -1,0 +1,100 @@
+// The sentence-transformers stages (modules.json `type`), each loadable from its folder and
+// savable back into it. The registry maps the type string to a loader.
+#pragma once
+
+#include "backbone.h"
+#include "hf_config.h"
+#include "memembed/model.h"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace memembed::model {
+
+// Context a loader may need beyond its own folder.
+struct ModuleContext {
+  std::filesystem::path model_dir;  // the root of the model directory
+  size_t embedding_dimension = 0;   // output width of the stage before this one
+};
+
+// Transformer: the backbone. Exposes what the pipeline needs to know about it.
+class TransformerModule final : public Module {
+ public:
+  TransformerModule(std::filesystem::path dir, HfConfig config, std::unique_ptr<Backbone> backbone,
+                    size_t max_seq_length, bool do_lower_case);
+  static std::unique_ptr<TransformerModule> load(const std::filesystem::path& dir);
+
+  std::string type_name() const override { return "sentence_transformers.models.Transformer"; }
+  void forward(Features& features) const override;
+  void save(const std::filesystem::path& dir) const override;
+  std::vector<at::Tensor> parameters() const override { return backbone_->parameters(); }
+
+  const Backbone& backbone() const { return *backbone_; }
+  const HfConfig& config() const { return config_; }
+  size_t max_seq_length() const { return max_seq_length_; }
+  bool do_lower_case() const { return do_lower_case_; }
+
+ private:
+  std::filesystem::path dir_;
+  HfConfig config_;
+  std::unique_ptr<Backbone> backbone_;
+  size_t max_seq_length_;
+  bool do_lower_case_;
+};
+
+// Pooling: token vectors -> one vector per text.
+enum class PoolingMode { Cls, Max, Mean, MeanSqrtLen, WeightedMean, LastToken };
+const char* to_string(PoolingMode mode);
+
+class PoolingModule final : public Module {
+ public:
+  PoolingModule(size_t dimension, std::vector<PoolingMode> modes, bool include_prompt);
+  // Reads 1_Pooling/config.json: the legacy `pooling_mode_*` booleans or the `pooling_mode` string.
+  static std::unique_ptr<PoolingModule> load(const std::filesystem::path& dir, size_t dimension);
+
+  std::string type_name() const override { return "sentence_transformers.models.Pooling"; }
+  void forward(Features& features) const override;
+  void save(const std::filesystem::path& dir) const override;
+
+  size_t output_dimension() const { return dimension_ * modes_.size(); }
+  const std::vector<PoolingMode>& modes() const { return modes_; }
+  bool include_prompt() const { return include_prompt_; }
+
+ private:
+  size_t dimension_;
+  std::vector<PoolingMode> modes_;
+  bool include_prompt_;
+};
+
+// Dense: a linear layer with an activation (2_Dense/, 3_Dense/ ...).
+class DenseModule final : public Module {
+ public:
+  static std::unique_ptr<DenseModule> load(const std::filesystem::path& dir, size_t input_dimension);
+
+  std::string type_name() const override { return "sentence_transformers.models.Dense"; }
+  void forward(Features& features) const override;
+  void save(const std::filesystem::path& dir) const override;
+  std::vector<at::Tensor> parameters() const override;
+
+  size_t output_dimension() const { return static_cast<size_t>(weight_.size(0)); }
+  double flops(double rows) const {
+    return 2.0 * rows * static_cast<double>(weight_.size(0)) * static_cast<double>(weight_.size(1));
+  }
+
+ private:
+  at::Tensor weight_;
+  at::Tensor bias_;  // undefined when the config says bias: false
+  std::string activation_name_;                   // the torch class path, saved back as is
+  at::Tensor (*activation_)(const at::Tensor&) = nullptr;
+};
+
+// Normalize: L2 normalisation (no files on disk).
+class NormalizeModule final : public Module {
+ public:
+  std::string type_name() const override { return "sentence_transformers.models.Normalize"; }
+  void forward(Features& features) const override;
+  void save(const std::filesystem::path& dir) const override {}
+};
+
+}  // namespace memembed::model

@@ -1,0 +1,150 @@
+// The safetensors reader refuses every malformed file with a message naming the problem, and
+// reads every float dtype exactly.
+#include "fixture_support.h"
+#include "memembed/error.h"
+#include "safetensors.h"
+
+#include <cstring>
+
+using namespace memembed;
+using namespace memembed::model;
+using memembed::testing::temp_dir;
+
+namespace {
+
+std::string file_with_header(const std::string& header, const std::string& data) {
+  std::string bytes(8, '\0');
+  const uint64_t length = header.size();
+  for (int i = 0; i < 8; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>((length >> (8 * i)) & 0xFF);
+  return bytes + header + data;
+}
+
+std::string error_of(const std::filesystem::path& path) {
+  try {
+    SafetensorsFile file(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+class SafetensorsTest : public ::testing::Test {
+ protected:
+  std::filesystem::path write(const std::string& name, const std::string& bytes) {
+    const auto path = temp_dir("st") / name;
+    memembed::testing::write_file(path, bytes);
+    return path;
+  }
+};
+
+TEST_F(SafetensorsTest, ReadsF32F16Bf16Exactly) {
+  const float values[2] = {1.5f, -0.25f};
+  std::string f32(reinterpret_cast<const char*>(values), 8);
+  // 1.5 and -0.25 in f16 (0x3E00, 0xB400) and bf16 (0x3FC0, 0xBE80), little-endian.
+  const std::string f16("\x00\x3E\x00\xB4", 4);
+  const std::string bf16("\xC0\x3F\x80\xBE", 4);
+  const std::string header =
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F16","shape":[2],"data_offsets":[8,12]},)"
+      R"("c":{"dtype":"BF16","shape":[1,2],"data_offsets":[12,16]},"__metadata__":{"format":"pt"}})";
+  const auto path = write("ok.safetensors", file_with_header(header, f32 + f16 + bf16));
+  SafetensorsFile file(path);
+  EXPECT_EQ(file.metadata().at("format"), "pt");
+  for (const char* name : {"a", "b", "c"}) {
+    const at::Tensor t = file.read_float32(*file.find(name)).reshape({-1});
+    EXPECT_EQ(t.scalar_type(), at::kFloat);
+    EXPECT_EQ(t[0].item<float>(), 1.5f) << name;
+    EXPECT_EQ(t[1].item<float>(), -0.25f) << name;
+  }
+}
+
+TEST_F(SafetensorsTest, TruncatedFileIsRefused) {
+  const std::string header = R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})";
+  const auto path = write("truncated.safetensors", file_with_header(header, std::string(10, '\0')));
+  EXPECT_NE(error_of(path).find("outside the 10 bytes of tensor data"), std::string::npos) << error_of(path);
+  EXPECT_NE(error_of(write("tiny.safetensors", "abc")).find("truncated"), std::string::npos);
+}
+
+TEST_F(SafetensorsTest, HeaderLengthBeyondFileIsRefused) {
+  std::string bytes = file_with_header("{}", "");
+  bytes[0] = '\x7F';
+  bytes[1] = '\x7F';
+  EXPECT_NE(error_of(write("long.safetensors", bytes)).find("bad header"), std::string::npos);
+}
+
+TEST_F(SafetensorsTest, HeaderThatIsNotJsonIsRefused) {
+  EXPECT_NE(error_of(write("json.safetensors", file_with_header("{not json", ""))).find("not valid JSON"),
+            std::string::npos);
+}
+
+TEST_F(SafetensorsTest, UnknownDtypeIsNamed) {
+  const std::string header = R"({"w":{"dtype":"F12","shape":[1],"data_offsets":[0,4]}})";
+  const std::string message = error_of(write("dtype.safetensors", file_with_header(header, std::string(4, '\0'))));
+  EXPECT_NE(message.find("unknown dtype \"F12\""), std::string::npos) << message;
+  EXPECT_NE(message.find("tensor \"w\""), std::string::npos) << message;
+}
+
+TEST_F(SafetensorsTest, SpanNotMatchingShapeIsRefused) {
+  const std::string header = R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})";
+  const std::string message = error_of(write("span.safetensors", file_with_header(header, std::string(8, '\0'))));
+  EXPECT_NE(message.find("needs 12 bytes but the data span is 8"), std::string::npos) << message;
+}
+
+TEST_F(SafetensorsTest, OverlappingTensorsAreRefused) {
+  const std::string header =
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})";
+  EXPECT_NE(error_of(write("overlap.safetensors", file_with_header(header, std::string(12, '\0')))).find("overlap"),
+            std::string::npos);
+}
+
+TEST_F(SafetensorsTest, ShapeMismatchAndMissingTensorNameTheTensor) {
+  const std::string header = R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
+  const auto path = write("model.safetensors", file_with_header(header, std::string(16, '\0')));
+  const WeightSource weights = WeightSource::open_file(path);
+  try {
+    weights.load("w", {4});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor \"w\" has shape [2, 2] but config.json implies [4]"),
+              std::string::npos) << e.what();
+  }
+  try {
+    weights.load("encoder.layer.0.missing", {1});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::NotFound);
+    EXPECT_NE(std::string(e.what()).find("encoder.layer.0.missing"), std::string::npos);
+  }
+}
+
+TEST_F(SafetensorsTest, IntegerTensorsAreNotWeights) {
+  const std::string header = R"({"position_ids":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})";
+  SafetensorsFile file(write("ids.safetensors", file_with_header(header, std::string(8, '\0'))));
+  EXPECT_THROW(file.read_float32(*file.find("position_ids")), Error);
+}
+
+TEST_F(SafetensorsTest, WriteThenReadRoundTrips) {
+  const auto dir = temp_dir("roundtrip");
+  const at::Tensor a = at::randn({3, 5});
+  const at::Tensor b = at::randn({7});
+  write_safetensors(dir / "x.safetensors", {{"a", a}, {"b", b}}, {{"format", "pt"}});
+  const WeightSource weights = WeightSource::open_file(dir / "x.safetensors");
+  EXPECT_TRUE(at::equal(weights.load("a", {3, 5}), a));
+  EXPECT_TRUE(at::equal(weights.load("b", {7}), b));
+}
+
+TEST_F(SafetensorsTest, ShardedIndexIsFollowed) {
+  const auto dir = temp_dir("sharded");
+  write_safetensors(dir / "model-00001-of-00002.safetensors", {{"a", at::ones({2})}});
+  write_safetensors(dir / "model-00002-of-00002.safetensors", {{"b", at::zeros({3})}});
+  memembed::testing::write_file(dir / "model.safetensors.index.json",
+                                R"({"metadata":{},"weight_map":{"a":"model-00001-of-00002.safetensors",)"
+                                R"("b":"model-00002-of-00002.safetensors"}})");
+  const WeightSource weights = WeightSource::open_directory(dir);
+  EXPECT_EQ(weights.load("a", {2}).sum().item<float>(), 2.0f);
+  EXPECT_EQ(weights.load("b", {3}).sum().item<float>(), 0.0f);
+  memembed::testing::write_file(dir / "model.safetensors.index.json",
+                                R"({"weight_map":{"a":"model-00002-of-00002.safetensors"}})");
+  EXPECT_THROW(WeightSource::open_directory(dir), Error);
+}
+
+}  // namespace
