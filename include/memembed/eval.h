@@ -50,8 +50,8 @@ struct EvalOptions {
   std::filesystem::path save_run;  // empty: no run files
   size_t run_depth = 0;            // results kept per query in run files; 0 = largest cutoff
   size_t max_tokens = 1024;        // truncation of model inputs (not used by BM25)
-  std::filesystem::path cache_dir; // corpus-embedding cache; empty = $MEMEMBED_CACHE_DIR or
-                                   // ~/.cache/memembed/embeddings
+  std::filesystem::path cache_dir; // corpus-embedding cache; empty = $MEMEMBED_EMBEDDING_CACHE,
+                                   // else $XDG_CACHE_HOME or ~/.cache, /memembed/embeddings
   bool use_cache = true;
   bool overwrite = false;          // recompute subsets that already have a result file
   int threads = 0;                 // 0 = all cores

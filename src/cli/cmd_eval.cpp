@@ -83,7 +83,7 @@ void add_eval_command(CLI::App& app) {
   eval->add_option("--max-tokens", state->options.max_tokens, "truncate model inputs to N tokens")
       ->capture_default_str();
   eval->add_option("--cache-dir", state->options.cache_dir,
-                   "corpus-embedding cache (default $MEMEMBED_CACHE_DIR or ~/.cache/memembed/embeddings)");
+                   "corpus-embedding cache (default $MEMEMBED_EMBEDDING_CACHE or ~/.cache/memembed/embeddings)");
   eval->add_flag("--no-cache", state->no_cache, "do not read or write the embedding cache");
   eval->add_flag("--overwrite", state->options.overwrite,
                  "recompute subsets that already have results in --out");
@@ -126,12 +126,74 @@ void add_eval_command(CLI::App& app) {
     std::fwrite(output.text.data(), 1, output.text.size(), stdout);
   });
 
-  eval->callback([eval, score, state] {
-    if (score->parsed()) return;
+  // eval correlate
+  auto correlate_options = std::make_shared<eval::CorrelateOptions>();
+  auto* correlate = eval->add_subcommand(
+      "correlate",
+      "Pearson and Spearman correlation between a score column of A.csv and one of B.csv, rows "
+      "matched on --key (CSV with a header; '#' lines before it are comments)");
+  correlate->add_option("a", correlate_options->a, "first CSV file")->required();
+  correlate->add_option("b", correlate_options->b, "second CSV file (default: A again)");
+  correlate->add_option("--a-column", correlate_options->a_column, "score column of A")->required();
+  correlate->add_option("--b-column", correlate_options->b_column, "score column of B")->required();
+  correlate->add_option("--key", correlate_options->key, "column naming the row (in both files)")
+      ->capture_default_str();
+  correlate->add_option("--a-where", correlate_options->a_where,
+                        "keep rows of A where column=value (repeatable)");
+  correlate->add_option("--b-where", correlate_options->b_where,
+                        "keep rows of B where column=value (repeatable)");
+  correlate->add_flag("--json", correlate_options->json, "JSON output");
+  correlate->callback([correlate_options] {
+    const auto output = eval::correlate_files(*correlate_options);
+    print_warnings(output.warnings);
+    std::fwrite(output.text.data(), 1, output.text.size(), stdout);
+  });
+
+  // eval report
+  auto report_options = std::make_shared<eval::ReportOptions>();
+  auto* report = eval->add_subcommand(
+      "report", "One summary.md / report.html comparing several `eval --out` directories");
+  report->add_option("results", report_options->results, "directories written by `eval --out`")
+      ->required();
+  report->add_option("--html", report_options->html, "write the HTML report here");
+  report->add_option("--md", report_options->markdown, "write the markdown summary here");
+  report->add_option("--published", report_options->published_scores,
+                     "published scores CSV (default: the LMEB paper's tables)");
+  report->callback([report_options] { eval::write_comparison_report(*report_options); });
+
+  eval->callback([score, correlate, report, state] {
+    if (score->parsed() || correlate->parsed() || report->parsed()) return;
     if (state->options.tasks.empty()) {
-      throw invalid_input("eval: --tasks is required (or use `eval score`)");
+      throw invalid_input("eval: --tasks is required (or use `eval score|correlate|report`)");
     }
-    throw unsupported("eval: benchmark runs are not implemented yet");
+    state->options.cutoffs = parse_cutoffs(state->cutoffs);
+    state->options.instructions = state->instructions == "on"     ? eval::InstructionMode::On
+                                  : state->instructions == "both" ? eval::InstructionMode::Both
+                                                                  : eval::InstructionMode::Off;
+    state->options.use_cache = !state->no_cache;
+    g_stop.store(false);
+    state->options.stop = &g_stop;
+    auto previous = std::signal(SIGINT, on_interrupt);
+    eval::EvalResult result;
+    try {
+      result = eval::run_evaluation(state->options);
+    } catch (...) {
+      std::signal(SIGINT, previous);
+      throw;
+    }
+    std::signal(SIGINT, previous);
+    std::fwrite(result.summary.data(), 1, result.summary.size(), stdout);
+    if (!state->options.out.empty()) {
+      std::fprintf(stderr, "memembed eval: results in %s (summary.csv, summary.md, report.html)\n",
+                   state->options.out.string().c_str());
+    }
+    if (result.interrupted) {
+      std::fprintf(stderr,
+                   "memembed eval: interrupted; %zu finished subset results are kept, rerun the "
+                   "same command to resume\n",
+                   result.subsets.size());
+      std::exit(130);
+    }
   });
 }
 

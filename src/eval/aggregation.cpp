@@ -1,0 +1,77 @@
+#include "aggregation.h"
+
+#include "metrics.h"
+
+#include <algorithm>
+#include <map>
+
+namespace memembed::eval {
+
+namespace {
+
+int type_rank(const std::string& type) {
+  static const char* kOrder[] = {"Episodic", "Dialogue", "Semantic", "Procedural"};
+  for (int i = 0; i < 4; ++i) {
+    if (type == kOrder[i]) return i;
+  }
+  return 4;
+}
+
+}  // namespace
+
+bool memory_type_before(const std::string& a, const std::string& b) {
+  const int ra = type_rank(a), rb = type_rank(b);
+  if (ra != rb) return ra < rb;
+  return a < b;
+}
+
+double stored_value(const std::string& metric, double unrounded) {
+  if (metric.rfind("mrr_at_", 0) == 0) return unrounded;
+  return round_like_python(unrounded, 5);
+}
+
+Aggregate aggregate(const std::vector<SubsetResult>& subsets, const std::string& instructions,
+                    const std::string& metric) {
+  Aggregate result;
+  result.instructions = instructions;
+  result.metric = metric;
+  // (type, dataset) -> subset values
+  std::map<std::pair<std::string, std::string>, std::vector<double>> by_dataset;
+  for (const SubsetResult& s : subsets) {
+    if (s.instructions != instructions) continue;
+    auto it = s.scores.find(metric);
+    if (it == s.scores.end() || !it->second) continue;
+    by_dataset[{s.memory_type, s.dataset}].push_back(stored_value(metric, *it->second));
+  }
+  for (const auto& [key, values] : by_dataset) {
+    double sum = 0;
+    for (double v : values) sum += v;
+    result.datasets.push_back({key.first, key.second, values.size(), sum / static_cast<double>(values.size())});
+  }
+  std::stable_sort(result.datasets.begin(), result.datasets.end(),
+                   [](const DatasetScore& a, const DatasetScore& b) {
+                     if (a.memory_type != b.memory_type) return memory_type_before(a.memory_type, b.memory_type);
+                     return a.dataset < b.dataset;
+                   });
+  double all = 0;
+  for (const DatasetScore& d : result.datasets) {
+    all += d.value;
+    if (result.types.empty() || result.types.back().memory_type != d.memory_type) {
+      result.types.push_back({d.memory_type, 0, 0});
+    }
+    result.types.back().datasets += 1;
+    result.types.back().value += d.value;
+  }
+  double type_sum = 0;
+  for (TypeScore& t : result.types) {
+    t.value /= static_cast<double>(t.datasets);
+    type_sum += t.value;
+  }
+  if (!result.datasets.empty()) {
+    result.mean_dataset = all / static_cast<double>(result.datasets.size());
+    result.mean_type = type_sum / static_cast<double>(result.types.size());
+  }
+  return result;
+}
+
+}  // namespace memembed::eval
