@@ -1,0 +1,185 @@
+#include "dense_retriever.h"
+
+#include "embedding_cache.h"
+#include "memembed/embed.h"
+#include "memembed/error.h"
+#include "memembed/progress.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+namespace memembed::eval {
+
+namespace fs = std::filesystem;
+
+std::string model_fingerprint(const fs::path& model_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(model_dir, ec)) return to_hex(sha256(model_dir.string()));
+  std::vector<fs::path> files;
+  for (auto it = fs::recursive_directory_iterator(model_dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  std::string identity;
+  for (const fs::path& file : files) {
+    const auto size = fs::file_size(file, ec);
+    identity += file.lexically_relative(model_dir).generic_string() + "\n" + std::to_string(size) + "\n";
+    if (size <= (4u << 20)) {
+      std::ifstream in(file, std::ios::binary);
+      std::stringstream content;
+      content << in.rdbuf();
+      identity += to_hex(sha256(content.str())) + "\n";
+    } else {
+      identity += std::to_string(fs::last_write_time(file, ec).time_since_epoch().count()) + "\n";
+    }
+  }
+  return to_hex(sha256(identity));
+}
+
+namespace {
+
+// scores[q * n + d] = <queries[q], docs[d]> over `threads` threads split by document ranges.
+void dot_products(const embed::Embeddings& queries, const embed::Embeddings& docs, int threads,
+                  std::vector<float>& scores) {
+  const size_t nq = queries.rows, nd = docs.rows, dim = docs.dim;
+  scores.assign(nq * nd, 0.0f);
+  auto work = [&](size_t begin, size_t end) {
+    for (size_t d = begin; d < end; ++d) {
+      const float* doc = docs.row(d);
+      for (size_t q = 0; q < nq; ++q) {
+        const float* query = queries.row(q);
+        // Eight partial sums let the compiler vectorise without reassociation flags.
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        size_t i = 0;
+        for (; i + 8 <= dim; i += 8) {
+          for (size_t k = 0; k < 8; ++k) acc[k] += query[i + k] * doc[i + k];
+        }
+        float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        for (; i < dim; ++i) sum += query[i] * doc[i];
+        scores[q * nd + d] = sum;
+      }
+    }
+  };
+  const size_t workers = std::max<size_t>(1, std::min<size_t>(threads > 0 ? threads : std::thread::hardware_concurrency(), nd / 64 + 1));
+  if (workers == 1) {
+    work(0, nd);
+    return;
+  }
+  std::vector<std::thread> pool;
+  const size_t step = (nd + workers - 1) / workers;
+  for (size_t w = 0; w < workers; ++w) {
+    const size_t begin = w * step, end = std::min(nd, begin + step);
+    if (begin < end) pool.emplace_back(work, begin, end);
+  }
+  for (auto& t : pool) t.join();
+}
+
+class DenseRetriever : public Retriever {
+ public:
+  explicit DenseRetriever(const RetrieverConfig& config)
+      : config_(config),
+        encoder_(config.model, make_options(config)),
+        fingerprint_(model_fingerprint(config.model)) {
+    if (!config.cache_dir.empty()) {
+      // The cache key covers everything that changes a vector: the weights and files, the
+      // truncation length and the output dimension.
+      const std::string key = to_hex(sha256(fmt::format("{}\n{}\n{}\n{}", encoder_.model_name(), fingerprint_,
+                                                        encoder_.max_seq_length(), encoder_.dimension())));
+      cache_.emplace(config.cache_dir, encoder_.model_name() + "-" + key.substr(0, 16), encoder_.dimension());
+    }
+  }
+
+  std::string model_name() const override { return encoder_.model_name(); }
+  std::string model_revision() const override { return fingerprint_.substr(0, 12); }
+  std::string settings() const override {
+    return fmt::format("dense cosine max_seq_length={} dim={}", encoder_.max_seq_length(),
+                       encoder_.dimension());
+  }
+  size_t query_block() const override { return 512; }
+
+  void index(const Corpus& corpus) override {
+    docs_ = embed_all(corpus.texts, "documents");
+  }
+
+  void score(const std::vector<std::string>& queries, std::vector<float>& scores) override {
+    const embed::Embeddings q = embed_all(queries, "queries");
+    dot_products(q, docs_, config_.threads, scores);
+  }
+
+ private:
+  static embed::EncoderOptions make_options(const RetrieverConfig& config) {
+    embed::EncoderOptions options;
+    options.threads = config.threads;
+    options.max_seq_length = config.max_tokens;
+    options.max_batch_size = config.batch_size;
+    return options;
+  }
+
+  // Embeds `texts`, taking what the cache has and appending what it lacks, chunk by chunk so an
+  // interrupted run keeps its work.
+  embed::Embeddings embed_all(const std::vector<std::string>& texts, const char* what) {
+    const size_t dim = encoder_.dimension();
+    embed::Embeddings out;
+    out.rows = texts.size();
+    out.dim = dim;
+    out.values.assign(texts.size() * dim, 0.0f);
+    std::vector<TextKey> keys(texts.size());
+    std::vector<size_t> missing;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (cache_) {
+        keys[i] = sha256(texts[i]);
+        if (cache_->lookup(keys[i], out.row(i))) continue;
+      }
+      missing.push_back(i);
+    }
+    if (missing.empty()) return out;
+    // Longest first, so each chunk holds texts of similar length and pads little.
+    std::stable_sort(missing.begin(), missing.end(),
+                     [&](size_t a, size_t b) { return texts[a].size() > texts[b].size(); });
+    Progress progress(fmt::format("embedding {} ({})", what, encoder_.model_name()), missing.size(), what);
+    const size_t chunk = std::max<size_t>(config_.batch_size * 4, 64);
+    for (size_t begin = 0; begin < missing.size(); begin += chunk) {
+      if (config_.stop != nullptr && config_.stop->load()) break;
+      const size_t end = std::min(missing.size(), begin + chunk);
+      std::vector<std::string> batch;
+      std::vector<TextKey> batch_keys;
+      for (size_t k = begin; k < end; ++k) {
+        batch.push_back(texts[missing[k]]);
+        batch_keys.push_back(keys[missing[k]]);
+      }
+      const embed::Embeddings e = encoder_.encode(batch);
+      if (e.rows != batch.size() || e.dim != dim) {
+        throw make_error(ErrorKind::Internal, "encoder returned {}x{} for {} texts of dimension {}",
+                         e.rows, e.dim, batch.size(), dim);
+      }
+      for (size_t k = begin; k < end; ++k) {
+        std::copy(e.row(k - begin), e.row(k - begin) + dim, out.row(missing[k]));
+      }
+      if (cache_) cache_->append(batch_keys, e.values.data());
+      progress.advance(end - begin);
+    }
+    progress.finish();
+    return out;
+  }
+
+  RetrieverConfig config_;
+  embed::Encoder encoder_;
+  std::string fingerprint_;
+  std::optional<EmbeddingCache> cache_;
+  embed::Embeddings docs_;
+};
+
+}  // namespace
+
+std::unique_ptr<Retriever> make_dense_retriever(const RetrieverConfig& config) {
+  return std::make_unique<DenseRetriever>(config);
+}
+
+}  // namespace memembed::eval

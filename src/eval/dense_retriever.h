@@ -1,0 +1,18 @@
+// Dense retrieval with the embedding engine: cosine similarity of L2-normalised float32
+// embeddings (a dot product), documents embedded once per corpus and cached on disk.
+// Only compiled when the embed module is part of the build (see CMakeLists.txt).
+#pragma once
+
+#include "retriever.h"
+
+#include <memory>
+
+namespace memembed::eval {
+
+std::unique_ptr<Retriever> make_dense_retriever(const RetrieverConfig& config);
+
+// Identity of a model directory for cache keys: relative paths and sizes of its files, plus the
+// content of files up to 4 MiB (configs, tokenizers) and the modification time of larger ones.
+std::string model_fingerprint(const std::filesystem::path& model_dir);
+
+}  // namespace memembed::eval
