@@ -7,6 +7,7 @@
 namespace memembed::cli {
 
 // void add_<name>_command(CLI::App& app);  one per cmd_<name>.cpp
+void add_pull_command(CLI::App& app);
 
 void add_eval_command(CLI::App& app);
 

@@ -26,6 +26,15 @@ std::string server_explanation(const HttpResult& result) {
   return message.empty() ? std::string() : " (the hub says: " + message + ")";
 }
 
+// Sizes are non-negative integers; nlohmann stores some as signed, so accept either storage.
+std::optional<uint64_t> byte_count(const Json& object, const char* field, const std::string& where) {
+  if (!object.contains(field)) return std::nullopt;
+  const Json& value = object[field];
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  if (value.is_number_integer() && value.get<int64_t>() >= 0) return static_cast<uint64_t>(value.get<int64_t>());
+  throw network(fmt::format("{}: \"{}\" is not a byte count", where, field));
+}
+
 bool is_hex(const std::string& text, size_t length) {
   if (text.size() != length) return false;
   for (const char c : text) {
@@ -87,8 +96,7 @@ RepoSnapshot parse_snapshot(const Json& answer, const std::string& repo,
     if (!is_safe_repo_path(file.path))
       throw network(fmt::format("{}: refusing the path '{}', which would leave the model directory",
                                 where, file.path));
-    if (entry.contains("size") && entry["size"].is_number_unsigned())
-      file.size = entry["size"].get<uint64_t>();
+    file.size = byte_count(entry, "size", where);
     if (entry.contains("blobId") && entry["blobId"].is_string()) {
       file.blob_id = entry["blobId"].get<std::string>();
       if (!is_hex(file.blob_id, 40)) throw network(where + ": \"blobId\" is not a 40-digit sha1");
@@ -100,11 +108,10 @@ RepoSnapshot parse_snapshot(const Json& answer, const std::string& repo,
         file.sha256 = lfs["sha256"].get<std::string>();
         if (!is_hex(file.sha256, 64)) throw network(where + ": \"lfs.sha256\" is not a sha256");
       }
-      if (lfs.contains("size") && lfs["size"].is_number_unsigned()) {
-        const auto lfs_size = lfs["size"].get<uint64_t>();
-        if (file.size && *file.size != lfs_size)
+      if (const auto lfs_size = byte_count(lfs, "size", where + ".lfs")) {
+        if (file.size && *file.size != *lfs_size)
           throw network(fmt::format("{}: \"size\" {} and \"lfs.size\" {} disagree", where,
-                                    *file.size, lfs_size));
+                                    *file.size, *lfs_size));
         file.size = lfs_size;
       }
     }
