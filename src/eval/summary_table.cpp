@@ -231,7 +231,7 @@ std::string console_summary(const ModelRun& run) {
   }
   for (const char* type : kTypes) {
     bool any = false;
-    std::string line = fmt::format("{:<12} {:<20}", type_label(type), "(mean of datasets)");
+    std::string line = fmt::format("{:<33}", type_label(type) + " mean");
     for (const auto& s : settings) {
       const auto v = type_value(by_setting[s], type);
       any = any || v.has_value();
