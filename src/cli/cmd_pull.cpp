@@ -70,9 +70,11 @@ void add_pull_command(CLI::App& app) {
                       "Access token for private or gated models (default: $HF_TOKEN; prefer the "
                       "variable: options show in the process list)");
   command->add_option("--include", args->options.include,
-                      "Only files matching this glob ('*' crosses '/'); repeatable");
+                      "Only files matching this glob ('*' crosses '/'); repeatable")
+      ->allow_extra_args(false);
   command->add_option("--exclude", args->options.exclude,
-                      "Skip files matching this glob; repeatable");
+                      "Skip files matching this glob; repeatable")
+      ->allow_extra_args(false);
   command->add_option("--retries", args->options.retries,
                       "Retries per request after a cut or stalled transfer")
       ->capture_default_str()

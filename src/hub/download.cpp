@@ -200,6 +200,7 @@ ByteProgress::ByteProgress(const std::string& label, uint64_t total_bytes, bool 
 
 void ByteProgress::add(uint64_t bytes) {
   if (!progress_) return;
+  added_ += bytes;
   pending_ += bytes;
   const uint64_t whole = pending_ / unit_;
   if (whole > 0) {
@@ -209,7 +210,7 @@ void ByteProgress::add(uint64_t bytes) {
 }
 
 void ByteProgress::finish() {
-  if (!progress_) return;
+  if (!progress_ || added_ == 0) return;  // nothing was fetched: no "0 KiB" line
   if (pending_ > 0) progress_->advance(1);
   pending_ = 0;
   progress_->finish();

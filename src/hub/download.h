@@ -25,6 +25,7 @@ class ByteProgress {
   std::unique_ptr<Progress> progress_;
   uint64_t unit_ = 1024;
   uint64_t pending_ = 0;
+  uint64_t added_ = 0;
 };
 
 struct FileDigest {

@@ -38,13 +38,15 @@ std::string human_bytes(uint64_t bytes) {
 
 // Our own manifest vouches for a file when the hub still states the same content for it, so an
 // unchanged multi-GB file is not hashed again on every pull of a new commit.
+// The same commit also vouches, for mirrors whose listings carry no hashes.
 bool manifest_vouches(const std::optional<Manifest>& manifest, const RepoFile& file,
-                      const fs::path& target) {
+                      const std::string& commit, const fs::path& target) {
   if (!manifest) return false;
   const auto entry = manifest->files.find(file.path);
   if (entry == manifest->files.end()) return false;
   const bool same_content = (!file.sha256.empty() && file.sha256 == entry->second.sha256) ||
-                            (!file.lfs && !file.blob_id.empty() && file.blob_id == entry->second.blob_id);
+                            (!file.lfs && !file.blob_id.empty() && file.blob_id == entry->second.blob_id) ||
+                            (file.sha256.empty() && file.blob_id.empty() && manifest->commit == commit);
   if (!same_content) return false;
   if (file.size && *file.size != entry->second.size) return false;
   std::error_code ec;
@@ -124,7 +126,7 @@ PullResult pull(const std::string& repo, const PullOptions& options) {
     const RepoFile& file = *planned.file;
     wanted.insert(file.path);
     if (fs::is_regular_file(planned.target, ec)) {
-      if (manifest_vouches(previous, file, planned.target)) {
+      if (manifest_vouches(previous, file, snapshot.commit, planned.target)) {
         planned.keep = true;
         planned.sha256 = previous->files.at(file.path).sha256;
       } else if (!file.sha256.empty() || (!file.lfs && !file.blob_id.empty())) {

@@ -121,6 +121,11 @@ void FakeHub::hide_unknown_repos(bool hide) {
   hide_unknown_ = hide;
 }
 
+void FakeHub::omit_file_metadata(bool omit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  omit_metadata_ = omit;
+}
+
 void FakeHub::cut_next_response(const std::string& path, uint64_t after_total_bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
   cut_next_[path] = after_total_bytes;
@@ -204,7 +209,7 @@ void FakeHub::serve_api(const httplib::Request& request, httplib::Response& resp
     error_answer(response, 404, "RevisionNotFound", "Invalid rev id: " + revision);
     return;
   }
-  const bool blobs = request.get_param_value("blobs") == "true";
+  const bool blobs = request.get_param_value("blobs") == "true" && !omit_metadata_;
   nlohmann::json siblings = nlohmann::json::array();
   for (const File& file : entry.files) {
     nlohmann::json sibling = {{"rfilename", file.path}};

@@ -57,6 +57,8 @@ class FakeHub {
   // Unknown repositories answer 401 + X-Error-Code RepoNotFound, as the real hub does for
   // anonymous callers (it does not reveal whether a private repository exists).
   void hide_unknown_repos(bool hide);
+  // Listings without sizes and hashes even when ?blobs=true is asked, as some mirrors answer.
+  void omit_file_metadata(bool omit);
 
   // Faults, per repository path.
   void cut_next_response(const std::string& path, uint64_t after_total_bytes);
@@ -101,6 +103,7 @@ class FakeHub {
   std::map<std::string, std::string> private_tokens_;
   std::set<std::string> gated_;
   bool hide_unknown_ = false;
+  bool omit_metadata_ = false;
   std::map<std::string, uint64_t> cut_next_;
   std::set<std::string> corrupt_;
   std::set<std::string> stall_;

@@ -235,6 +235,22 @@ TEST_F(PullTest, CorruptGitFileIsRefusedByItsBlobId) {
   EXPECT_FALSE(fs::exists(cache_model_dir() / "modules.json"));
 }
 
+TEST_F(PullTest, ListingWithoutHashesFallsBackToTheLinkedEtag) {
+  hub_.omit_file_metadata(true);
+  const PullResult result = hub::pull(kRepo, options());
+  expect_same_files(source(), result.dir);
+  hub_.clear_requests();
+  EXPECT_EQ(hub::pull(kRepo, options()).bytes_downloaded, 0u) << "same commit: nothing to fetch";
+
+  // The sha256 in X-Linked-Etag on the hub's redirect still catches a corrupt LFS file.
+  hub_.corrupt("model.safetensors");
+  PullOptions opts = options();
+  opts.dir = scratch_.path() / "elsewhere";
+  const Error error = pull_error(kRepo, opts);
+  EXPECT_NE(std::string(error.what()).find("sha256"), std::string::npos) << error.what();
+  EXPECT_FALSE(fs::exists(opts.dir / "model.safetensors"));
+}
+
 TEST_F(PullTest, UnknownRepositoryIsNotFound) {
   const Error error = pull_error("test-org/no-such-model", options());
   EXPECT_EQ(error.kind(), ErrorKind::NotFound);

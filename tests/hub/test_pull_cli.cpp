@@ -93,6 +93,19 @@ TEST_F(PullCliTest, ProgressIsShownOnStderrWhenAsked) {
   expect_same_files(scratch_.path() / "source", scratch_.path() / "d");
 }
 
+TEST_F(PullCliTest, FilterOptionsTakeOneValueEach) {
+  const fs::path dir = scratch_.path() / "filtered";
+  const CliRun run_result = run("pull --include '*.json' --include 'empty.txt' --exclude tokenizer.json "
+                                "test-org/tiny --endpoint " + quote(hub_.endpoint()) + " --dir " +
+                                quote(dir.string()));
+  ASSERT_EQ(run_result.exit_code, 0) << run_result.err;
+  EXPECT_TRUE(fs::exists(dir / "config.json"));
+  EXPECT_TRUE(fs::exists(dir / "1_Pooling" / "config.json"));
+  EXPECT_TRUE(fs::exists(dir / "empty.txt"));
+  EXPECT_FALSE(fs::exists(dir / "tokenizer.json"));
+  EXPECT_FALSE(fs::exists(dir / "model.safetensors"));
+}
+
 TEST_F(PullCliTest, ErrorsMapToExitCodes) {
   const CliRun missing = run("pull test-org/missing --endpoint " + quote(hub_.endpoint()));
   EXPECT_EQ(missing.exit_code, 4) << missing.err;
