@@ -10,5 +10,6 @@ namespace memembed::cli {
 void add_pull_command(CLI::App& app);
 
 void add_eval_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 
 }  // namespace memembed::cli

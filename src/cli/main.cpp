@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   // One line per subcommand, in the order `memembed --help` lists them.
   memembed::cli::add_pull_command(app);
   memembed::cli::add_eval_command(app);
+  memembed::cli::add_tokenize_command(app);
 
   try {
     app.parse(argc, argv);

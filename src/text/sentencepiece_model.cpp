@@ -2,11 +2,10 @@
 
 #include "added_tokens.h"
 #include "post_processor.h"
+#include "sentencepiece_library.h"
 #include "unicode.h"
 
 #include "memembed/error.h"
-
-#include <sentencepiece_processor.h>
 
 #include <fmt/format.h>
 
@@ -23,12 +22,8 @@ constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";  // U+2581, SentencePi
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   SentencePieceTokenizer(const fs::path& file, const TokenizerConfig& config) {
-    const auto status = processor_.Load(file.string());
-    if (!status.ok()) {
-      if (!fs::exists(file)) throw not_found("{}: no such file", file.string());
-      throw invalid_input("{}: not a SentencePiece model: {}", file.string(), status.ToString());
-    }
-    piece_count_ = processor_.GetPieceSize();
+    processor_ = SpmProcessor::load(file);
+    piece_count_ = processor_->piece_size();
 
     // Tokens beyond the model: T5's <extra_id_N> sentinels, then whatever added_tokens_decoder lists.
     std::vector<AddedToken> added;
@@ -72,12 +67,12 @@ class SentencePieceTokenizer final : public Tokenizer {
       if (model_id >= 0) return model_id;
       return std::nullopt;
     };
-    const std::optional<TokenId> bos = resolve(config.bos_token, processor_.bos_id());
-    const std::optional<TokenId> eos = resolve(config.eos_token, processor_.eos_id());
+    const std::optional<TokenId> bos = resolve(config.bos_token, processor_->bos_id());
+    const std::optional<TokenId> eos = resolve(config.eos_token, processor_->eos_id());
     const bool t5 = config.tokenizer_class && config.tokenizer_class->rfind("T5Tokenizer", 0) == 0;
     const bool known_config = config.add_bos_token || config.add_eos_token || config.tokenizer_class;
-    bool add_bos = config.add_bos_token.value_or(known_config ? !t5 : processor_.bos_id() >= 0);
-    bool add_eos = config.add_eos_token.value_or(known_config ? t5 : processor_.bos_id() < 0);
+    bool add_bos = config.add_bos_token.value_or(known_config ? !t5 : processor_->bos_id() >= 0);
+    bool add_eos = config.add_eos_token.value_or(known_config ? t5 : processor_->bos_id() < 0);
     if (add_bos && !bos) throw invalid_input("{}: add_bos_token is set but the model has no BOS token", file.string());
     if (add_eos && !eos) throw invalid_input("{}: add_eos_token is set but the model has no EOS token", file.string());
 
@@ -108,12 +103,10 @@ class SentencePieceTokenizer final : public Tokenizer {
     bool after_special = false;
     auto flush = [&] {
       if (run.empty()) return;
-      std::string text;
-      const auto status = processor_.Decode(run, &text);
-      if (!status.ok()) throw invalid_input("SentencePiece decode failed: {}", status.ToString());
+      const std::string text = processor_->decode(run);
       // SentencePiece drops the leading space of a run as the dummy prefix; after a special
       // token that space is real text (Hugging Face shows "<s> Hello").
-      if (after_special && processor_.IdToPiece(run.front()).rfind(kSpaceSymbol, 0) == 0) out += ' ';
+      if (after_special && processor_->id_to_piece(run.front()).rfind(kSpaceSymbol, 0) == 0) out += ' ';
       out += text;
       run.clear();
     };
@@ -121,9 +114,9 @@ class SentencePieceTokenizer final : public Tokenizer {
       if (id < 0) continue;
       const bool in_model = id < piece_count_;
       const AddedToken* added = specials_.find_id(id);
-      const bool special = !in_model || processor_.IsControl(id) || (added && added->special);
+      const bool special = !in_model || processor_->is_control(id) || (added && added->special);
       if (!special) {
-        if (skip_special_tokens && processor_.IsUnknown(id)) continue;
+        if (skip_special_tokens && processor_->is_unknown(id)) continue;
         run.push_back(id);
         continue;
       }
@@ -148,10 +141,10 @@ class SentencePieceTokenizer final : public Tokenizer {
     for (const auto& [id, text] : extra_pieces_) {
       if (text == token) return id;
     }
-    const int id = processor_.PieceToId(token);
+    const int id = processor_->piece_to_id(token);
     if (id < 0 || id >= piece_count_) return std::nullopt;
     // Unknown pieces map to the unknown id; only the unknown piece itself really has it.
-    if (id == processor_.unk_id() && processor_.IdToPiece(id) != token) return std::nullopt;
+    if (id == processor_->unk_id() && processor_->id_to_piece(id) != token) return std::nullopt;
     return id;
   }
 
@@ -159,7 +152,7 @@ class SentencePieceTokenizer final : public Tokenizer {
     auto it = extra_pieces_.find(id);
     if (it != extra_pieces_.end()) return it->second;
     if (id < 0 || id >= piece_count_) return std::nullopt;
-    return processor_.IdToPiece(id);
+    return processor_->id_to_piece(id);
   }
 
  private:
@@ -178,14 +171,13 @@ class SentencePieceTokenizer final : public Tokenizer {
         continue;
       }
       piece_ids.clear();
-      const auto status = processor_.Encode(split.text, &piece_ids);
-      if (!status.ok()) throw invalid_input("SentencePiece encode failed: {}", status.ToString());
+      processor_->encode(split.text, piece_ids);
       ids.insert(ids.end(), piece_ids.begin(), piece_ids.end());
     }
     return ids;
   }
 
-  sentencepiece::SentencePieceProcessor processor_;
+  std::unique_ptr<SpmProcessor> processor_;
   int piece_count_ = 0;
   std::unordered_map<TokenId, std::string> extra_pieces_;
   AddedVocabulary specials_;

@@ -1,6 +1,6 @@
 #include "split_pattern.h"
 
-#include "regex.h"
+#include "regex_engine.h"
 #include "unicode.h"
 
 #include "memembed/error.h"

@@ -1,7 +1,7 @@
 // What a Split pre-tokenizer or Replace normalizer searches for: a literal string or a regex.
 // The GPT-2 pattern and the Llama-3 / Qwen2 family (`\p{N}{1,3}` or `\p{N}`) are recognised by
 // their exact text and run by hand-written scanners with identical results; any other regex runs
-// on the backtracking engine in regex.h.
+// on the backtracking engine in regex_engine.h.
 #pragma once
 
 #include "json_fields.h"

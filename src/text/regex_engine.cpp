@@ -1,4 +1,4 @@
-#include "regex.h"
+#include "regex_engine.h"
 
 #include "unicode.h"
 
