@@ -194,7 +194,13 @@ std::unique_ptr<SplitPattern> make_engine_pattern(std::string_view regex) {
 std::unique_ptr<SplitPattern> make_pattern_from_json(const Json& config, const JsonPlace& place) {
   require_object(config, place);
   if (auto literal = optional_string_field(config, "String", place)) return make_literal_pattern(*literal);
-  if (auto regex = optional_string_field(config, "Regex", place)) return make_regex_pattern(*regex);
+  if (auto regex = optional_string_field(config, "Regex", place)) {
+    try {
+      return make_regex_pattern(*regex);
+    } catch (const Error& e) {
+      throw Error(e.kind(), place.describe() + ": " + e.what());
+    }
+  }
   throw invalid_input("{}: a pattern needs a \"String\" or \"Regex\" field", place.describe());
 }
 
