@@ -161,6 +161,11 @@ class Registry {
 void merge_eval_results(Registry& registry, const std::filesystem::path& dir);
 // Merges one `memembed bench --json FILE` result (throughput and peak memory).
 void merge_bench(Registry& registry, const std::filesystem::path& file);
+// What the commands work on: `registry_file` (else the built-in registry), then the evidence
+// directories and bench files merged in the order given.
+Registry load_registry(const std::optional<std::filesystem::path>& registry_file,
+                       const std::vector<std::filesystem::path>& evidence_dirs,
+                       const std::vector<std::filesystem::path>& bench_files);
 
 // ---- Resources and the request ------------------------------------------------------------------
 

@@ -176,4 +176,12 @@ void merge_bench(Registry& registry, const fs::path& file) {
   model.throughput = throughput;
 }
 
+Registry load_registry(const std::optional<fs::path>& registry_file, const std::vector<fs::path>& evidence_dirs,
+                       const std::vector<fs::path>& bench_files) {
+  Registry registry = registry_file ? Registry::load(*registry_file) : Registry::builtin();
+  for (const fs::path& dir : evidence_dirs) merge_eval_results(registry, dir);
+  for (const fs::path& file : bench_files) merge_bench(registry, file);
+  return registry;
+}
+
 }  // namespace memembed::select

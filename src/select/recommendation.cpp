@@ -136,8 +136,9 @@ std::optional<std::string> exclusion_reason(const Request& request, Candidate& c
     if (!candidate.memory) {
       candidate.unknowns.push_back("memory need unknown (no parameter count): not checked against the budget");
     } else if (candidate.memory->bytes > *budget) {
-      return fmt::format("needs ~{} {} ({}), budget {}", format_bytes(candidate.memory->bytes), gpu ? "VRAM" : "RAM",
-                         candidate.memory->basis, format_bytes(*budget));
+      return fmt::format("needs ~{} {} ({}, {}), budget {}", format_bytes(candidate.memory->bytes),
+                         gpu ? "VRAM" : "RAM", candidate.dtype, candidate.memory->measured ? "measured" : "estimated",
+                         format_bytes(*budget));
     }
   }
 
@@ -292,7 +293,7 @@ void add_reasons(Candidate& candidate, size_t rank, const std::vector<Candidate>
   }
 }
 
-void add_unknowns(Candidate& candidate) {
+void add_unknowns(Candidate& candidate, const Request& request) {
   const ModelInfo& model = candidate.model;
   auto& unknowns = candidate.unknowns;
   if (!model.hf_id) unknowns.push_back("Hugging Face id unknown");
@@ -303,7 +304,8 @@ void add_unknowns(Candidate& candidate) {
   if (!model.query_prompt || !model.document_prompt)
     unknowns.push_back("the model's own query/document prompts not recorded");
   if (!model.licence) unknowns.push_back("licence unknown");
-  if (!model.languages) unknowns.push_back("language coverage unknown");
+  // With --languages the check itself already reported the gap.
+  if (!model.languages && request.languages.empty()) unknowns.push_back("language coverage unknown");
   if (!candidate.latency) unknowns.push_back("query latency not measured on this machine (run `memembed bench`)");
   if (candidate.memory && !candidate.memory->measured)
     unknowns.push_back("memory is an estimate from the parameter count (a `memembed bench` run measures it)");
@@ -345,7 +347,7 @@ Recommendation recommend(const Registry& registry, const Request& request) {
       excluded_why[model.id] = *reason;
       continue;
     }
-    add_unknowns(candidate);
+    add_unknowns(candidate, request);
     if (!scored.missing.empty()) {
       std::vector<std::string> names;
       for (const MemoryType type : scored.missing) names.push_back(type_label(type));
