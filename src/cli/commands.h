@@ -11,5 +11,7 @@ void add_pull_command(CLI::App& app);
 
 void add_eval_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_recommend_command(CLI::App& app);
+void add_models_command(CLI::App& app);
 
 }  // namespace memembed::cli

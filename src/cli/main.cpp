@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
   memembed::cli::add_pull_command(app);
   memembed::cli::add_eval_command(app);
   memembed::cli::add_tokenize_command(app);
+  memembed::cli::add_recommend_command(app);
+  memembed::cli::add_models_command(app);
 
   try {
     app.parse(argc, argv);
