@@ -32,7 +32,7 @@ std::string lower(std::string_view text) {
 }
 
 std::string type_label(MemoryType type) {
-  return type == MemoryType::Dialogue ? "dialogue (SOCIAL)" : lower(lmeb_name(type));
+  return type == MemoryType::Dialogue ? "dialogue/SOCIAL" : lower(lmeb_name(type));
 }
 
 std::string level_name(double weight) {
