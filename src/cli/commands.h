@@ -7,11 +7,13 @@
 namespace memembed::cli {
 
 // void add_<name>_command(CLI::App& app);  one per cmd_<name>.cpp
+void add_embed_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 void add_pull_command(CLI::App& app);
 
 void add_eval_command(CLI::App& app);
-void add_tokenize_command(CLI::App& app);
 void add_recommend_command(CLI::App& app);
 void add_models_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 
 }  // namespace memembed::cli

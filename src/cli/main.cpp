@@ -38,11 +38,13 @@ int main(int argc, char** argv) {
   });
 
   // One line per subcommand, in the order `memembed --help` lists them.
+  memembed::cli::add_embed_command(app);
+  memembed::cli::add_bench_command(app);
   memembed::cli::add_pull_command(app);
   memembed::cli::add_eval_command(app);
-  memembed::cli::add_tokenize_command(app);
   memembed::cli::add_recommend_command(app);
   memembed::cli::add_models_command(app);
+  memembed::cli::add_tokenize_command(app);
 
   try {
     app.parse(argc, argv);

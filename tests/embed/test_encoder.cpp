@@ -1,0 +1,168 @@
+// The Encoder end to end (text -> tokenizer -> model -> embedding) against every fixture's
+// reference, and the invariants batching must keep.
+#include "fixture_support.h"
+#include "memembed/embed.h"
+#include "memembed/error.h"
+#include "memembed/json_io.h"
+#include "memembed/model.h"
+
+#include <cmath>
+
+using namespace memembed;
+using memembed::testing::fixture_dir;
+using memembed::testing::max_abs_diff;
+
+namespace {
+
+class FixtureEncoder : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = fixture_dir(GetParam());
+    MEMEMBED_REQUIRE_SHARED(dir_);
+    expected_ = read_json_file(dir_ / "expected.json");
+  }
+  std::filesystem::path dir_;
+  Json expected_;
+};
+
+TEST_P(FixtureEncoder, EveryCaseFromTextMatchesTheReference) {
+  embed::EncoderOptions options;
+  options.threads = 2;
+  const embed::Encoder encoder(dir_, options);
+  const double tolerance = expected_["tolerance"]["embedding_max_abs_diff"].get<double>();
+  // All cases of one prompt in a single call: they are batched together, mixed lengths included.
+  std::map<std::string, std::vector<const Json*>> by_prompt;
+  for (const auto& item : expected_["cases"]) {
+    by_prompt[item["prompt_name"].is_null() ? "" : item["prompt_name"].get<std::string>()].push_back(&item);
+  }
+  for (const auto& [prompt_name, cases] : by_prompt) {
+    std::vector<std::string> texts;
+    for (const Json* item : cases) texts.push_back((*item)["text"].get<std::string>());
+    const std::string prompt = prompt_name.empty() ? "" : encoder.prompt(prompt_name);
+    embed::EncodeStats stats;
+    const embed::Embeddings embeddings = encoder.encode(texts, prompt, &stats);
+    ASSERT_EQ(embeddings.rows, texts.size());
+    size_t truncated = 0;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const auto reference = (*cases[i])["embedding"].get<std::vector<double>>();
+      EXPECT_LE(max_abs_diff(embeddings.row(i), reference), tolerance) << (*cases[i])["id"];
+      truncated += (*cases[i])["truncated"].get<bool>() ? 1 : 0;
+    }
+    EXPECT_EQ(stats.truncated_texts, truncated) << "prompt " << prompt_name;
+  }
+}
+
+TEST_P(FixtureEncoder, BatchingDoesNotChangeResults) {
+  std::vector<std::string> texts;
+  for (const auto& item : expected_["cases"]) {
+    if (item["prompt_name"].is_null()) texts.push_back(item["text"].get<std::string>());
+  }
+  embed::EncoderOptions one_at_a_time;
+  one_at_a_time.max_batch_size = 1;
+  embed::EncoderOptions packed;
+  packed.max_batch_size = 64;
+  packed.max_batch_tokens = 100000;
+  const auto model = std::shared_ptr<const model::SentenceTransformer>(model::SentenceTransformer::load(dir_));
+  const embed::Embeddings alone = embed::Encoder(model, one_at_a_time).encode(texts);
+  embed::EncodeStats stats;
+  const embed::Embeddings batched = embed::Encoder(model, packed).encode(texts, "", &stats);
+  EXPECT_EQ(stats.batches, 1u);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    double worst = 0;
+    for (size_t d = 0; d < alone.dim; ++d) worst = std::max(worst, static_cast<double>(std::abs(alone.row(i)[d] - batched.row(i)[d])));
+    EXPECT_LE(worst, 1e-5) << "text " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureEncoder,
+                         ::testing::Values("bert-tiny", "bert-tiny-cls", "bert-tiny-f16", "gemma3-embed-tiny",
+                                           "qwen3-embed-tiny"));
+
+class Encoder : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MEMEMBED_REQUIRE_SHARED(fixture_dir("bert-tiny"));
+    encoder_ = std::make_unique<embed::Encoder>(fixture_dir("bert-tiny"));
+  }
+  std::unique_ptr<embed::Encoder> encoder_;
+};
+
+TEST_F(Encoder, InvalidUtf8IsRefusedWithTheTextIndex) {
+  try {
+    encoder_->encode({"fine", "bad \xC3\x28"});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+    EXPECT_NE(std::string(e.what()).find("text 1 is not valid UTF-8"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Encoder, UnknownPromptNameListsTheKnownOnes) {
+  try {
+    encoder_->prompt("search");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("document, query"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Encoder, EmptyInputsGiveEmptyOrValidOutputs) {
+  EXPECT_EQ(encoder_->encode({}).rows, 0u);
+  const embed::Embeddings one = encoder_->encode({""});
+  ASSERT_EQ(one.rows, 1u);
+  double norm = 0;
+  for (size_t d = 0; d < one.dim; ++d) norm += one.row(0)[d] * one.row(0)[d];
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+}
+
+TEST_F(Encoder, OverlongTextIsTruncatedToTheModelLimit) {
+  std::string long_text;
+  for (int i = 0; i < 300; ++i) long_text += "memory ";
+  embed::EncodeStats stats;
+  encoder_->encode({long_text, "short"}, "", &stats);
+  EXPECT_EQ(stats.truncated_texts, 1u);
+  EXPECT_EQ(stats.tokens, 64u + 3u);  // 64 (limit) + [CLS] short [SEP]
+}
+
+TEST_F(Encoder, TruncateDimKeepsLeadingDimensionsRenormalised) {
+  embed::EncoderOptions options;
+  options.truncate_dim = 8;
+  const embed::Encoder truncated(fixture_dir("bert-tiny"), options);
+  EXPECT_EQ(truncated.dimension(), 8u);
+  const embed::Embeddings full = encoder_->encode({"matryoshka"});
+  const embed::Embeddings small = truncated.encode({"matryoshka"});
+  ASSERT_EQ(small.dim, 8u);
+  double norm = 0;
+  for (size_t d = 0; d < 8; ++d) norm += full.row(0)[d] * full.row(0)[d];
+  for (size_t d = 0; d < 8; ++d) EXPECT_NEAR(small.row(0)[d], full.row(0)[d] / std::sqrt(norm), 1e-6);
+  options.truncate_dim = 33;
+  EXPECT_THROW(embed::Encoder(fixture_dir("bert-tiny"), options), Error);
+}
+
+TEST_F(Encoder, BatchesStayWithinTheTokenBudgetWithLittlePadding) {
+  embed::EncoderOptions options;
+  options.max_batch_tokens = 256;
+  const embed::Encoder budgeted(fixture_dir("bert-tiny"), options);
+  const std::vector<std::string> texts = embed::synthetic_workload(200, 7);
+  embed::EncodeStats stats;
+  budgeted.encode(texts, "", &stats);
+  EXPECT_GT(stats.batches, 10u);
+  EXPECT_LT(static_cast<double>(stats.padded_tokens - stats.tokens) / static_cast<double>(stats.padded_tokens), 0.10);
+}
+
+TEST(SyntheticWorkload, IsReproducibleAndVaried) {
+  const auto a = embed::synthetic_workload(100, 42);
+  const auto b = embed::synthetic_workload(100, 42);
+  const auto c = embed::synthetic_workload(100, 43);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  size_t shortest = SIZE_MAX, longest = 0;
+  for (const auto& text : a) {
+    shortest = std::min(shortest, text.size());
+    longest = std::max(longest, text.size());
+  }
+  EXPECT_LT(shortest, 100u);
+  EXPECT_GT(longest, 300u);
+}
+
+}  // namespace
