@@ -54,7 +54,8 @@ struct EncodeStats {
 
 class Encoder {
  public:
-  // Loads the model directory `model_dir` (or a Hugging Face id already in the local cache).
+  // Loads the model directory `model_dir`, or ORG/NAME[@REVISION] from the local cache of
+  // `memembed pull` (hub::resolve_model; NotFound naming the pull command when absent).
   Encoder(const std::filesystem::path& model_dir, EncoderOptions options = {});
   Encoder(std::shared_ptr<const model::SentenceTransformer> model, EncoderOptions options = {});
   ~Encoder();
@@ -78,6 +79,7 @@ class Encoder {
  private:
   std::shared_ptr<const model::SentenceTransformer> model_;
   EncoderOptions options_;
+  std::string model_name_;  // the hub id when loaded by one; else the model's directory name
   mutable bool warned_truncation_ = false;
 };
 

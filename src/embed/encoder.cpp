@@ -1,6 +1,7 @@
 #include "memembed/embed.h"
 
 #include "memembed/error.h"
+#include "memembed/hub.h"
 #include "memembed/json_io.h"
 #include "memembed/model.h"
 #include "memembed/progress.h"
@@ -69,8 +70,11 @@ std::vector<Batch> plan_batches(const std::vector<text::Encoding>& encodings, co
 
 Encoder::Encoder(const fs::path& model_dir, EncoderOptions options)
     : Encoder(std::shared_ptr<const model::SentenceTransformer>(
-                  model::SentenceTransformer::load(model_dir, {options.max_seq_length})),
-              options) {}
+                  model::SentenceTransformer::load(hub::resolve_model(model_dir.string()), {options.max_seq_length})),
+              options) {
+  // A hub id names the model better than its cache folder (which is the revision).
+  if (!fs::exists(model_dir) && hub::is_repo_id(model_dir.string())) model_name_ = model_dir.string();
+}
 
 Encoder::Encoder(std::shared_ptr<const model::SentenceTransformer> model, EncoderOptions options)
     : model_(std::move(model)), options_(options) {
@@ -105,7 +109,7 @@ size_t Encoder::dimension() const {
 
 size_t Encoder::max_seq_length() const { return model_->max_seq_length(); }
 
-std::string Encoder::model_name() const { return model_->name(); }
+std::string Encoder::model_name() const { return model_name_.empty() ? model_->name() : model_name_; }
 
 Embeddings Encoder::encode(const std::vector<std::string>& texts, const std::string& prompt,
                            EncodeStats* stats) const {

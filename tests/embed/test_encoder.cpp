@@ -166,3 +166,20 @@ TEST(SyntheticWorkload, IsReproducibleAndVaried) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(EncoderModelResolution, UnknownHubIdNamesThePullCommand) {
+  const auto cache = memembed::testing::temp_dir("cache");
+  ::setenv("MEMEMBED_CACHE", cache.c_str(), 1);
+  try {
+    embed::Encoder encoder("someorg/some-model");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::NotFound);
+    EXPECT_NE(std::string(e.what()).find("memembed pull someorg/some-model"), std::string::npos) << e.what();
+  }
+  ::unsetenv("MEMEMBED_CACHE");
+}
+
+}  // namespace
