@@ -47,23 +47,31 @@ size_t whitespace_run_end(std::string_view text, size_t start) {
 
 AddedVocabulary::AddedVocabulary(std::vector<AddedToken> tokens, const Normalizer* normalizer) {
   for (auto& token : tokens) {
-    if (token.content.empty() || by_content_.count(token.content)) continue;
+    if (token.content.empty()) continue;
+    if (auto it = by_content_.find(token.content); it != by_content_.end()) {
+      // Listed again: the later flags win, as in Hugging Face's AddedVocabulary.
+      by_id_.erase(tokens_[it->second].id);
+      by_id_.emplace(token.id, it->second);
+      tokens_[it->second] = std::move(token);
+      continue;
+    }
     by_content_.emplace(token.content, tokens_.size());
     by_id_.emplace(token.id, tokens_.size());
     tokens_.push_back(std::move(token));
   }
   // Hugging Face builds its matchers from the special tokens first, then the others; the order
   // only decides between tokens with identical patterns.
+  for (AddedToken& token : tokens_) {
+    token.decoded = token.normalized && normalizer != nullptr ? normalizer->normalize(token.content) : token.content;
+  }
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < tokens_.size(); ++i) {
       const AddedToken& token = tokens_[i];
       if (token.special != (pass == 0)) continue;
       if (!token.normalized) {
         raw_.add(token.content, i);
-      } else if (normalizer != nullptr) {
-        normalized_.add(normalizer->normalize(token.content), i);
       } else {
-        normalized_.add(token.content, i);
+        normalized_.add(token.decoded, i);
       }
     }
   }

@@ -22,6 +22,9 @@ struct AddedToken {
   bool rstrip = false;
   bool normalized = false;
   bool special = true;
+  // What decoding shows: the content as the normalizer rewrites it for normalized tokens (Hugging
+  // Face decodes those from their normalized form), else the content itself. Set by AddedVocabulary.
+  std::string decoded;
 };
 
 class Normalizer;

@@ -1,6 +1,7 @@
 #include "normalizer.h"
 
 #include "byte_level.h"
+#include "legacy_categories.h"
 #include "split_pattern.h"
 #include "unicode.h"
 
@@ -28,13 +29,15 @@ bool is_ascii(std::string_view text) {
   return true;
 }
 
-std::string drop_nonspacing_marks(std::string_view text) {
+// Drops the characters `is_mark` selects; a mark at the very start moves the start.
+std::string drop_marks(std::string_view text, bool (*is_mark)(char32_t), bool& start_moved) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
     const size_t start = i;
     const char32_t c = unicode::next(text, i);
-    if (!unicode::is_nonspacing_mark(c)) out.append(text.data() + start, i - start);
+    if (!is_mark(c)) out.append(text.data() + start, i - start);
+    else if (out.empty()) start_moved = true;
   }
   return out;
 }
@@ -43,7 +46,7 @@ class BertNormalizer final : public Normalizer {
  public:
   explicit BertNormalizer(const BertNormalizerConfig& config) : config_(config) {}
 
-  std::string normalize(std::string_view text) const override {
+  std::string apply(std::string_view text, bool& start_moved) const override {
     std::string out;
     out.reserve(text.size() + 8);
     for (size_t i = 0; i < text.size();) {
@@ -57,7 +60,10 @@ class BertNormalizer final : public Normalizer {
             out.push_back(' ');
             continue;
           }
-          if (b < 0x20 || b == 0x7F) continue;
+          if (b < 0x20 || b == 0x7F) {
+            start_moved = start_moved || out.empty();
+            continue;
+          }
         }
         out.push_back(static_cast<char>(b));
         continue;
@@ -65,7 +71,10 @@ class BertNormalizer final : public Normalizer {
       const size_t start = i;
       const char32_t c = unicode::next(text, i);
       if (config_.clean_text) {
-        if (c == 0xFFFD || unicode::is_cc_cf_co(c)) continue;
+        if (c == 0xFFFD || legacy::is_control(c)) {
+          start_moved = start_moved || out.empty();
+          continue;
+        }
         if (unicode::is_white_space(c)) {
           out.push_back(' ');
           continue;
@@ -80,7 +89,7 @@ class BertNormalizer final : public Normalizer {
       out.append(text.data() + start, i - start);
     }
     if (config_.strip_accents && !is_ascii(out)) {
-      out = drop_nonspacing_marks(unicode::normalize(out, unicode::NormalForm::NFD));
+      out = drop_marks(unicode::normalize(out, unicode::NormalForm::NFD), legacy::is_nonspacing_mark, start_moved);
     }
     if (config_.lowercase) out = unicode::lowercase(out);
     return out;
@@ -93,7 +102,7 @@ class BertNormalizer final : public Normalizer {
 class UnicodeNormalizer final : public Normalizer {
  public:
   explicit UnicodeNormalizer(unicode::NormalForm form) : form_(form) {}
-  std::string normalize(std::string_view text) const override { return unicode::normalize(text, form_); }
+  std::string apply(std::string_view text, bool&) const override { return unicode::normalize(text, form_); }
 
  private:
   unicode::NormalForm form_;
@@ -101,18 +110,20 @@ class UnicodeNormalizer final : public Normalizer {
 
 class Lowercase final : public Normalizer {
  public:
-  std::string normalize(std::string_view text) const override { return unicode::lowercase(text); }
+  std::string apply(std::string_view text, bool&) const override { return unicode::lowercase(text); }
 };
 
 class StripAccents final : public Normalizer {
  public:
-  std::string normalize(std::string_view text) const override { return drop_nonspacing_marks(text); }
+  std::string apply(std::string_view text, bool& start_moved) const override {
+    return drop_marks(text, legacy::is_combining_mark, start_moved);
+  }
 };
 
 class Strip final : public Normalizer {
  public:
   Strip(bool left, bool right) : left_(left), right_(right) {}
-  std::string normalize(std::string_view text) const override {
+  std::string apply(std::string_view text, bool& start_moved) const override {
     size_t begin = 0;
     size_t end = text.size();
     if (left_) {
@@ -129,6 +140,7 @@ class Strip final : public Normalizer {
       }
       end = last_kept;
     }
+    start_moved = start_moved || begin > 0;
     return std::string(text.substr(begin, end - begin));
   }
 
@@ -140,10 +152,11 @@ class Replace final : public Normalizer {
  public:
   Replace(std::unique_ptr<SplitPattern> pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
-  std::string normalize(std::string_view text) const override {
+  std::string apply(std::string_view text, bool& start_moved) const override {
     Matches matches;
     pattern_->find_all(text, matches);
     if (matches.empty()) return std::string(text);
+    if (matches.front().first == 0 && content_.empty()) start_moved = true;
     std::string out;
     out.reserve(text.size());
     size_t done = 0;
@@ -164,7 +177,7 @@ class Replace final : public Normalizer {
 class Prepend final : public Normalizer {
  public:
   explicit Prepend(std::string prefix) : prefix_(std::move(prefix)) {}
-  std::string normalize(std::string_view text) const override {
+  std::string apply(std::string_view text, bool&) const override {
     if (text.empty()) return std::string();
     return prefix_ + std::string(text);
   }
@@ -177,7 +190,7 @@ class Prepend final : public Normalizer {
 // (and U+2581, U+FEFF, U+FFFD) to a plain space.
 class Nmt final : public Normalizer {
  public:
-  std::string normalize(std::string_view text) const override {
+  std::string apply(std::string_view text, bool& start_moved) const override {
     std::string out;
     out.reserve(text.size());
     for (size_t i = 0; i < text.size();) {
@@ -185,6 +198,7 @@ class Nmt final : public Normalizer {
       const char32_t c = unicode::next(text, i);
       if ((c >= 0x01 && c <= 0x08) || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F ||
           c == 0x8F || c == 0x9F) {
+        start_moved = start_moved || out.empty();
         continue;
       }
       if (c == 0x09 || c == 0x0A || c == 0x0C || c == 0x0D || c == 0x1680 ||
@@ -201,7 +215,7 @@ class Nmt final : public Normalizer {
 
 class ByteLevelNormalizer final : public Normalizer {
  public:
-  std::string normalize(std::string_view text) const override {
+  std::string apply(std::string_view text, bool&) const override {
     std::string out;
     byte_level::encode(text, out);
     return out;
@@ -211,9 +225,9 @@ class ByteLevelNormalizer final : public Normalizer {
 class SequenceNormalizer final : public Normalizer {
  public:
   explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> steps) : steps_(std::move(steps)) {}
-  std::string normalize(std::string_view text) const override {
+  std::string apply(std::string_view text, bool& start_moved) const override {
     std::string current(text);
-    for (const auto& step : steps_) current = step->normalize(current);
+    for (const auto& step : steps_) current = step->apply(current, start_moved);
     return current;
   }
 

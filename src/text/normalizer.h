@@ -12,7 +12,14 @@ namespace memembed::text {
 class Normalizer {
  public:
   virtual ~Normalizer() = default;
-  virtual std::string normalize(std::string_view text) const = 0;
+
+  std::string normalize(std::string_view text) const {
+    bool start_moved = false;
+    return apply(text, start_moved);
+  }
+  // Sets `start_moved` when characters at the very start were deleted, so the result no longer
+  // begins where the input began (Metaspace's "first" prepend scheme looks at that).
+  virtual std::string apply(std::string_view text, bool& start_moved) const = 0;
 };
 
 struct BertNormalizerConfig {

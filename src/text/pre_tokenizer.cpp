@@ -1,6 +1,7 @@
 #include "pre_tokenizer.h"
 
 #include "byte_level.h"
+#include "legacy_categories.h"
 #include "split_pattern.h"
 #include "unicode.h"
 
@@ -111,13 +112,6 @@ void character_matches(std::string_view text, Matches& matches, Predicate predic
   }
 }
 
-bool is_bert_punctuation(char32_t c) {
-  if (c < 0x80) {
-    return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
-  }
-  return unicode::is_punctuation(c);
-}
-
 class BertPreTokenizer final : public PreTokenizer {
  public:
   void pre_tokenize(std::vector<Piece>& pieces) const override {
@@ -133,7 +127,7 @@ class BertPreTokenizer final : public PreTokenizer {
         if (unicode::is_white_space(c)) {
           flush(start);
           word_start = i;
-        } else if (is_bert_punctuation(c)) {
+        } else if (legacy::is_bert_punctuation(c)) {
           flush(start);
           out.push_back(Piece{text.substr(start, i - start), false});
           word_start = i;
@@ -184,8 +178,8 @@ class CharacterSplit final : public PreTokenizer {
       character_matches(piece.text, matches, [&](char32_t c) {
         switch (kind_) {
           case Kind::WhiteSpace: return unicode::is_white_space(c);
-          case Kind::Punctuation: return is_bert_punctuation(c);
-          case Kind::Digits: return c >= '0' && c <= '9';
+          case Kind::Punctuation: return legacy::is_bert_punctuation(c);
+          case Kind::Digits: return unicode::is_number(c);  // Rust's char::is_numeric
           case Kind::Delimiter: return c == delimiter_;
         }
         return false;

@@ -14,6 +14,8 @@
 
 #include "memembed/error.h"
 
+#include <unordered_map>
+
 namespace memembed::text {
 
 namespace {
@@ -133,6 +135,31 @@ std::vector<AddedToken> read_added_tokens(const Json& document, const JsonPlace&
   return tokens;
 }
 
+// Hugging Face does not trust the ids written next to added tokens: each token takes its id in
+// the model's vocabulary, or else the next id after the vocabulary and the tokens added so far.
+// Consistent files keep their ids; inconsistent ones get the ids Hugging Face would use.
+void assign_added_token_ids(std::vector<AddedToken>& tokens, const Model& model) {
+  std::unordered_map<std::string, TokenId> assigned;
+  std::optional<TokenId> highest;
+  const auto model_size = static_cast<TokenId>(model.vocab_size());
+  for (AddedToken& token : tokens) {
+    if (token.content.empty()) continue;
+    TokenId id;
+    if (auto it = assigned.find(token.content); it != assigned.end()) {
+      id = it->second;
+    } else if (auto in_model = model.token_to_id(token.content)) {
+      id = *in_model;
+    } else if (!highest) {
+      id = model_size;
+    } else {
+      id = *highest >= model_size || model_size == 0 ? *highest + 1 : model_size;
+    }
+    token.id = id;
+    assigned[token.content] = id;
+    highest = highest ? std::max(*highest, id) : id;
+  }
+}
+
 class PipelineTokenizer final : public Tokenizer {
  public:
   PipelineTokenizer(std::unique_ptr<Normalizer> normalizer, std::unique_ptr<PreTokenizer> pre_tokenizer,
@@ -164,7 +191,7 @@ class PipelineTokenizer final : public Tokenizer {
     tokens.reserve(ids.size());
     for (TokenId id : ids) {
       if (const AddedToken* added = added_.find_id(id)) {
-        if (!(skip_special_tokens && added->special)) tokens.push_back(added->content);
+        if (!(skip_special_tokens && added->special)) tokens.push_back(added->decoded);
       } else if (const std::string* token = model_->id_to_token(id)) {
         tokens.push_back(*token);
       }
@@ -209,7 +236,9 @@ class PipelineTokenizer final : public Tokenizer {
         ids.push_back(*raw.id);
         continue;
       }
-      const std::string normalized = normalizer_ ? normalizer_->normalize(raw.text) : std::string(raw.text);
+      bool start_moved = false;
+      const std::string normalized =
+          normalizer_ ? normalizer_->apply(raw.text, start_moved) : std::string(raw.text);
       normalized_splits.clear();
       added_.split_normalized(normalized, normalized_splits);
       for (const auto& split : normalized_splits) {
@@ -218,7 +247,8 @@ class PipelineTokenizer final : public Tokenizer {
           continue;
         }
         pieces.clear();
-        pieces.push_back(Piece{std::string(split.text), raw_at_start && split.text.data() == normalized.data()});
+        pieces.push_back(Piece{std::string(split.text),
+                               raw_at_start && !start_moved && split.text.data() == normalized.data()});
         if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(pieces);
         for (const Piece& piece : pieces) model_->tokenize(piece.text, ids);
       }
@@ -266,6 +296,7 @@ std::unique_ptr<Tokenizer> make_tokenizer_from_json(const Json& document, const 
       make_pre_tokenizer(section("pre_tokenizer"), file.field("pre_tokenizer"));
   std::unique_ptr<Decoder> decoder = make_decoder(section("decoder"), file.field("decoder"));
   std::vector<AddedToken> added = read_added_tokens(document, file);
+  assign_added_token_ids(added, *model);
 
   const Model& model_ref = *model;
   auto token_id = [&](const std::string& token) -> std::optional<TokenId> {

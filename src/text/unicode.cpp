@@ -128,28 +128,14 @@ bool is_mark(char32_t c) {
   return k >= UTF8PROC_CATEGORY_MN && k <= UTF8PROC_CATEGORY_ME;
 }
 
-bool is_nonspacing_mark(char32_t c) { return c >= 0x300 && category(c) == UTF8PROC_CATEGORY_MN; }
-
-bool is_punctuation(char32_t c) {
-  const auto k = category(c);
-  return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
-}
-
-bool is_symbol(char32_t c) {
-  const auto k = category(c);
-  return k >= UTF8PROC_CATEGORY_SM && k <= UTF8PROC_CATEGORY_SO;
-}
-
-bool is_cc_cf_co(char32_t c) {
-  const auto k = category(c);
-  return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CO;
-}
-
 bool is_word_char(char32_t c) {
   if (c < 0x80) return is_letter(c) || is_number(c) || c == '_';
   const auto k = category(c);
   return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_NL) || k == UTF8PROC_CATEGORY_PC ||
-         c == 0x200C || c == 0x200D;
+         c == 0x200C || c == 0x200D ||
+         // symbols that are Alphabetic all the same: circled, parenthesised and squared letters
+         (c >= 0x24B6 && c <= 0x24E9) || (c >= 0x1F130 && c <= 0x1F149) ||
+         (c >= 0x1F150 && c <= 0x1F169) || (c >= 0x1F170 && c <= 0x1F189);
 }
 
 const char* category_name(char32_t c) { return utf8proc_category_string(static_cast<utf8proc_int32_t>(c)); }

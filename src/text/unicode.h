@@ -44,10 +44,6 @@ bool is_letter(char32_t c);           // \p{L}
 bool is_number(char32_t c);           // \p{N}
 bool is_decimal_digit(char32_t c);    // \p{Nd}
 bool is_mark(char32_t c);             // \p{M}
-bool is_nonspacing_mark(char32_t c);  // \p{Mn}
-bool is_punctuation(char32_t c);      // \p{P}
-bool is_symbol(char32_t c);           // \p{S}
-bool is_cc_cf_co(char32_t c);         // Cc, Cf or Co: what the BERT normaliser treats as control
 bool is_word_char(char32_t c);        // regex \w: alphabetic, marks, decimal digits, connectors, joiners
 
 // The two-letter general category ("Lu", "Nd", ...), for the regex engine's \p{..}.

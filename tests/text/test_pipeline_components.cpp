@@ -157,6 +157,33 @@ TEST(Normalizers, BertCleanTextRules) {
   EXPECT_EQ(word_ids(word_level(bert_strip, bert_pre, {"Hello"}), "H\xC3\xA9llo"), (Ids{1}));
 }
 
+// Hugging Face classifies characters with tables older than Unicode 10, and its two accent
+// strippers differ: BertNormalizer removes non-spacing marks only, StripAccents every combining mark.
+TEST(Normalizers, HuggingFaceCharacterTables) {
+  const std::string hi = "\xE0\xA4\xB9\xE0\xA4\xBF";  // ह + the spacing vowel sign ि (Mc)
+  const std::string enclosing = "\xE2\x83\x9D";           // U+20DD combining enclosing circle (Me)
+  const Json whitespace = {{"type", "WhitespaceSplit"}};
+  const std::vector<std::string> words = {"\xE0\xA4\xB9", hi, "x", "x" + enclosing, "y\xE0\xA2\x90" "z", "yz"};
+  EXPECT_EQ(word_ids(word_level({{"type", "StripAccents"}}, whitespace, words), hi), (Ids{1}));
+  EXPECT_EQ(word_ids(word_level({{"type", "StripAccents"}}, whitespace, words), "x" + enclosing), (Ids{3}));
+  const Json bert = {{"type", "BertNormalizer"}, {"lowercase", false}, {"strip_accents", true},
+                     {"handle_chinese_chars", false}};
+  EXPECT_EQ(word_ids(word_level(bert, whitespace, words), hi), (Ids{2}));
+  EXPECT_EQ(word_ids(word_level(bert, whitespace, words), "x" + enclosing), (Ids{4}));
+  // U+0890 became a format character in Unicode 14; clean_text keeps it, as Hugging Face does.
+  EXPECT_EQ(word_ids(word_level(bert, whitespace, words), "y\xE0\xA2\x90" "z"), (Ids{5}));
+  EXPECT_EQ(word_ids(word_level(bert, whitespace, words), "y\xE2\x80\x8B" "z"), (Ids{6}));  // U+200B goes
+}
+
+TEST(Metaspace, FirstSchemeLooksAtTheOriginalStart) {
+  // A normalizer that strips leading spaces moves the text's start: no ▁ is prepended then.
+  Json document = metaspace_bpe("first");
+  document["normalizer"] = {{"type", "Strip"}, {"strip_left", true}, {"strip_right", true}};
+  const auto tokenizer = load_document(document);
+  EXPECT_EQ(tokenizer->encode("ab", {false, 0}).ids, (Ids{12}));
+  EXPECT_EQ(tokenizer->encode("  ab", {false, 0}).ids, (Ids{11}));
+}
+
 TEST(PreTokenizers, SplitBehaviours) {
   const std::vector<std::string> words = {"the", "final", "countdown", "-", "--", "the-", "final-", "-final",
                                           "-countdown"};
@@ -186,6 +213,8 @@ TEST(PreTokenizers, WordsDigitsPunctuationAndRegexSplits) {
                        {"pretokenizers", Json::array({{{"type", "WhitespaceSplit"}},
                                                       {{"type", "Digits"}, {"individual_digits", true}}})}};
   EXPECT_EQ(word_ids(word_level(nullptr, digits, words), "x123 x"), (Ids{7, 3, 4, 5, 7}));
+  // Any numeric character splits, as Rust's char::is_numeric decides: full-width digits too.
+  EXPECT_EQ(word_ids(word_level(nullptr, digits, words), "x\xEF\xBC\x91x"), (Ids{7, 0, 7}));
   const Json punctuation = {{"type", "Punctuation"}, {"behavior", "Isolated"}};
   EXPECT_EQ(word_ids(word_level(nullptr, punctuation, words), "hello!?"), (Ids{1, 8, 9}));
   // A pattern no scanner knows runs on the regex engine.
