@@ -186,6 +186,11 @@ bool is_combining_mark(char32_t c) { return c >= 0x300 && contains(kCombiningMar
 
 bool is_control(char32_t c) { return contains(kControls, c); }
 
-bool is_bert_punctuation(char32_t c) { return contains(kBertPunctuation, c); }
+bool is_bert_punctuation(char32_t c) {
+  if (c < 0x80) {
+    return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') || (c >= '{' && c <= '~');
+  }
+  return contains(kBertPunctuation, c);
+}
 
 }  // namespace memembed::text::legacy

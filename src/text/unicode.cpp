@@ -148,16 +148,9 @@ char32_t simple_uppercase(char32_t c) {
   return static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(c)));
 }
 
-std::string normalize(std::string_view text, NormalForm form) {
-  bool ascii = true;
-  for (char ch : text) {
-    if (static_cast<unsigned char>(ch) >= 0x80) {
-      ascii = false;
-      break;
-    }
-  }
-  if (ascii) return std::string(text);  // every form leaves ASCII unchanged
+namespace {
 
+void append_normalized(std::string& out, std::string_view text, NormalForm form) {
   int options = UTF8PROC_STABLE;
   switch (form) {
     case NormalForm::NFC: options |= UTF8PROC_COMPOSE; break;
@@ -174,7 +167,33 @@ std::string normalize(std::string_view text, NormalForm form) {
     throw invalid_input("Unicode normalisation failed: {}", utf8proc_errmsg(length));
   }
   std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(output, &std::free);
-  return std::string(reinterpret_cast<const char*>(output), static_cast<size_t>(length));
+  out.append(reinterpret_cast<const char*>(output), static_cast<size_t>(length));
+}
+
+}  // namespace
+
+std::string normalize(std::string_view text, NormalForm form) {
+  // ASCII characters are starters that never reorder and never compose with what precedes them,
+  // so only runs of non-ASCII characters (with the character just before, which may compose
+  // with them) need the normaliser; everything else is copied.
+  std::string out;
+  out.reserve(text.size() + text.size() / 4);
+  size_t done = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t begin = i > done ? i - 1 : i;
+    size_t end = i;
+    while (end < text.size() && static_cast<unsigned char>(text[end]) >= 0x80) ++end;
+    out.append(text.data() + done, begin - done);
+    append_normalized(out, text.substr(begin, end - begin), form);
+    done = i = end;
+  }
+  out.append(text.data() + done, text.size() - done);
+  return out;
 }
 
 std::string lowercase(std::string_view text) {
