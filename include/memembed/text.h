@@ -73,6 +73,9 @@ class Tokenizer {
 //  - or a path to one of those files directly.
 // A directory's `tokenizer_config.json` / `special_tokens_map.json` supply padding side, pad token
 // and (for SentencePiece) whether BOS/EOS are added. Errors name the file and the field.
+// SentencePiece models run through libmemembed_sentencepiece.so, a module built with the project
+// and loaded on first use from $MEMEMBED_SENTENCEPIECE_SHIM, next to the executable, or from the
+// build tree (libsentencepiece cannot share a process's symbols with libtorch's protobuf).
 std::shared_ptr<const Tokenizer> load_tokenizer(const std::filesystem::path& path);
 
 }  // namespace memembed::text
