@@ -92,12 +92,11 @@ class BertBackbone final : public Backbone {
                    token_type_embeddings_[0];  // every input is one segment: type 0
     x = at::layer_norm(x, {hidden_}, embedding_norm_weight_, embedding_norm_bias_, eps_);
 
-    const at::Tensor bias = attention_bias(attention_mask, {});
     const int64_t head_dim = hidden_ / heads_;
     const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
     for (const auto& layer : layers_) {
       const QKV qkv = split_heads(at::linear(x, layer.qkv_weight, layer.qkv_bias), heads_, heads_, head_dim);
-      const at::Tensor context = attention(qkv.q, qkv.k, qkv.v, bias, scale);
+      const at::Tensor context = attention(qkv.q, qkv.k, qkv.v, attention_mask, {}, scale);
       x = at::layer_norm(at::linear(context, layer.attention_out_weight, layer.attention_out_bias) + x, {hidden_},
                          layer.attention_norm_weight, layer.attention_norm_bias, eps_);
       const at::Tensor inner = activate(at::linear(x, layer.intermediate_weight, layer.intermediate_bias), activation_);

@@ -61,15 +61,10 @@ class DecoderBackbone final : public Backbone {
     at::Tensor x = at::embedding(embed_tokens_, input_ids);
     if (spec_.embedding_scale != 1.0) x = x * static_cast<float>(spec_.embedding_scale);
 
-    // Rotary tables and attention biases depend only on (base, window) and the batch: build each
-    // distinct one once per forward, not once per layer.
+    // Rotary tables depend only on the base: build each distinct one once per forward.
     std::map<double, RopeTables> rope;
-    std::map<int64_t, at::Tensor> bias;
     for (int64_t i = 0; i < spec_.layers; ++i) {
       if (!rope.count(spec_.rope_base[i])) rope[spec_.rope_base[i]] = rope_tables(length, spec_.head_dim, spec_.rope_base[i]);
-      if (!bias.count(spec_.window_radius[i])) {
-        bias[spec_.window_radius[i]] = attention_bias(attention_mask, {spec_.causal, spec_.window_radius[i]});
-      }
     }
 
     for (int64_t i = 0; i < spec_.layers; ++i) {
@@ -81,7 +76,8 @@ class DecoderBackbone final : public Backbone {
       const RopeTables& tables = rope.at(spec_.rope_base[i]);
       const at::Tensor q = apply_rope(norm(qkv.q, layer.q_norm), tables);
       const at::Tensor k = apply_rope(norm(qkv.k, layer.k_norm), tables);
-      h = at::linear(attention(q, k, qkv.v, bias.at(spec_.window_radius[i]), spec_.attention_scale), layer.output_weight);
+      const AttentionPattern pattern{spec_.causal, spec_.window_radius[i]};
+      h = at::linear(attention(q, k, qkv.v, attention_mask, pattern, spec_.attention_scale), layer.output_weight);
       if (spec_.sandwich_norms) {
         x = x + norm(h, layer.post_attention_norm);
         h = norm(x, layer.pre_mlp_norm);

@@ -2,8 +2,13 @@
 
 #include "memembed/error.h"
 
+#include <ATen/Parallel.h>
+#include <cblas.h>
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace memembed::model {
 
@@ -32,44 +37,104 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& scale, double eps) {
   return x * at::rsqrt(variance + eps) * scale;
 }
 
-at::Tensor attention_bias(const at::Tensor& attention_mask, const AttentionPattern& pattern) {
-  const int64_t length = attention_mask.size(1);
-  // keys that are real tokens: [B, 1, 1, L]
-  at::Tensor allowed = attention_mask.to(at::kBool).unsqueeze(1).unsqueeze(2);
-  if (pattern.causal || pattern.window_radius >= 0) {
-    const at::Tensor positions = at::arange(length, at::kLong);
-    const at::Tensor offset = positions.unsqueeze(0) - positions.unsqueeze(1);  // [Lq, Lk] = j - i
-    at::Tensor structural = at::ones({length, length}, at::kBool);
-    if (pattern.causal) structural = structural & (offset <= 0);
-    if (pattern.window_radius >= 0) structural = structural & (offset.abs() <= pattern.window_radius);
-    allowed = allowed & structural.unsqueeze(0).unsqueeze(0);
+namespace {
+
+// Keys row i may attend to, as a contiguous range (padding is checked separately).
+struct KeyRange {
+  int64_t first, last;  // inclusive
+};
+
+KeyRange key_range(int64_t i, int64_t length, const AttentionPattern& pattern) {
+  int64_t first = 0, last = length - 1;
+  if (pattern.causal) last = i;
+  if (pattern.window_radius >= 0) {
+    first = std::max<int64_t>(first, i - pattern.window_radius);
+    last = std::min<int64_t>(last, i + pattern.window_radius);
   }
-  at::Tensor bias = at::zeros(allowed.sizes(), at::kFloat);
-  bias.masked_fill_(allowed.logical_not(), std::numeric_limits<float>::lowest());
-  return bias;
+  return {first, last};
 }
 
-at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& bias, double scale) {
-  const int64_t batch = q.size(0), q_heads = q.size(1), length = q.size(2), head_dim = q.size(3);
-  const int64_t kv_heads = k.size(1);
-  const int64_t group = q_heads / kv_heads;
-  at::Tensor context;
-  if (group == 1) {
-    at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul_(scale).add_(bias);
-    context = at::matmul(at::softmax(scores, -1), v);
-  } else {
-    // Fold the query heads that share a key/value head into the row dimension, so each shared
-    // head is one matmul instead of `group` copies of k and v.
-    at::Tensor grouped_q = q.reshape({batch, kv_heads, group * length, head_dim});
-    at::Tensor scores = at::matmul(grouped_q, k.transpose(-1, -2))
-                            .view({batch, kv_heads, group, length, length})
-                            .mul_(scale)
-                            .add_(bias.unsqueeze(2));
-    context = at::matmul(at::softmax(scores, -1).view({batch, kv_heads, group * length, length}), v)
-                  .view({batch, q_heads, length, head_dim});
+}  // namespace
+
+at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const at::Tensor& attention_mask, const AttentionPattern& pattern, double scale) {
+  const int64_t batch = q.size(0), length = q.size(1), q_heads = q.size(2), head_dim = q.size(3);
+  const int64_t group = q_heads / k.size(2);
+  at::Tensor allowed = attention_mask.to(at::kBool).view({batch, 1, 1, length});
+  const at::Tensor positions = at::arange(length, at::kLong);
+  const at::Tensor offset = positions.unsqueeze(0) - positions.unsqueeze(1);  // [i, j] = j - i
+  at::Tensor structural = at::ones({length, length}, at::kBool);
+  if (pattern.causal) structural = structural & (offset <= 0);
+  if (pattern.window_radius >= 0) structural = structural & (offset.abs() <= pattern.window_radius);
+  allowed = allowed & structural.view({1, 1, length, length});
+
+  const at::Tensor qh = q.transpose(1, 2);                                 // [B, Hq, L, D]
+  const at::Tensor kh = k.transpose(1, 2).repeat_interleave(group, 1);    // [B, Hq, L, D]
+  const at::Tensor vh = v.transpose(1, 2).repeat_interleave(group, 1);
+  const at::Tensor scores = at::matmul(qh, kh.transpose(-1, -2)) * scale;
+  const at::Tensor probabilities =
+      at::softmax(scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity()), -1)
+          .nan_to_num(0.0);  // a row with no visible key (a padded query) attends to nothing
+  return at::matmul(probabilities, vh).transpose(1, 2).reshape({batch, length, q_heads * head_dim});
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& attention_mask,
+                     const AttentionPattern& pattern, double scale) {
+  if (at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad())) {
+    return attention_reference(q, k, v, attention_mask, pattern, scale);
   }
-  return context.transpose(1, 2).reshape({batch, length, q_heads * head_dim});
+  const int64_t batch = q.size(0), length = q.size(1), q_heads = q.size(2), head_dim = q.size(3);
+  const int64_t kv_heads = k.size(2);
+  const int64_t group = q_heads / kv_heads;
+  MEMEMBED_ASSERT(q.stride(3) == 1 && k.stride(3) == 1 && v.stride(3) == 1);
+  MEMEMBED_ASSERT(q.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat);
+
+  at::Tensor output = at::empty({batch, length, q_heads * head_dim}, q.options());
+  const at::Tensor mask = attention_mask.to(at::kLong).contiguous();
+  const float* q_data = q.data_ptr<float>();
+  const float* k_data = k.data_ptr<float>();
+  const float* v_data = v.data_ptr<float>();
+  const int64_t* mask_data = mask.data_ptr<int64_t>();
+  float* out_data = output.data_ptr<float>();
+  const int64_t out_row = q_heads * head_dim;
+
+  // One task per (batch row, query head). Inside the parallel region OpenBLAS runs each sgemm on
+  // the calling thread, so the tasks are the only parallelism and nothing waits on a barrier.
+  at::parallel_for(0, batch * q_heads, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(static_cast<size_t>(length * length));
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / q_heads, h = task % q_heads, kv = h / group;
+      const float* qb = q_data + b * q.stride(0) + h * q.stride(2);
+      const float* kb = k_data + b * k.stride(0) + kv * k.stride(2);
+      const float* vb = v_data + b * v.stride(0) + kv * v.stride(2);
+      const int64_t* keep = mask_data + b * length;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(length),
+                  static_cast<blasint>(length), static_cast<blasint>(head_dim), static_cast<float>(scale), qb,
+                  static_cast<blasint>(q.stride(1)), kb, static_cast<blasint>(k.stride(1)), 0.0f, scores.data(),
+                  static_cast<blasint>(length));
+      for (int64_t i = 0; i < length; ++i) {
+        float* row = scores.data() + i * length;
+        const KeyRange range = key_range(i, length, pattern);
+        float maximum = -std::numeric_limits<float>::infinity();
+        for (int64_t j = range.first; j <= range.last; ++j) {
+          if (keep[j] != 0) maximum = std::max(maximum, row[j]);
+        }
+        float total = 0.0f;
+        for (int64_t j = 0; j < length; ++j) {
+          const bool visible = j >= range.first && j <= range.last && keep[j] != 0;
+          row[j] = visible ? std::exp(row[j] - maximum) : 0.0f;
+          total += row[j];
+        }
+        const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
+        for (int64_t j = range.first; j <= range.last; ++j) row[j] *= inverse;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(length),
+                  static_cast<blasint>(head_dim), static_cast<blasint>(length), 1.0f, scores.data(),
+                  static_cast<blasint>(length), vb, static_cast<blasint>(v.stride(1)), 0.0f,
+                  out_data + b * length * out_row + h * head_dim, static_cast<blasint>(out_row));
+    }
+  });
+  return output;
 }
 
 RopeTables rope_tables(int64_t sequence_length, int64_t head_dim, double base) {
@@ -79,7 +144,8 @@ RopeTables rope_tables(int64_t sequence_length, int64_t head_dim, double base) {
   const at::Tensor positions = at::arange(sequence_length, at::kLong).to(at::kFloat);
   const at::Tensor angles = at::outer(positions, inverse_frequency);  // [L, D/2]
   const at::Tensor full = at::cat({angles, angles}, -1);              // [L, D]
-  return {full.cos(), full.sin()};
+  // Shaped [L, 1, D] to broadcast over the heads of a [B, L, H, D] tensor.
+  return {full.cos().unsqueeze(1), full.sin().unsqueeze(1)};
 }
 
 at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables) {
@@ -93,10 +159,8 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables) {
 QKV split_heads(const at::Tensor& packed, int64_t q_heads, int64_t kv_heads, int64_t head_dim) {
   const int64_t batch = packed.size(0), length = packed.size(1);
   const auto parts = packed.split_with_sizes({q_heads * head_dim, kv_heads * head_dim, kv_heads * head_dim}, -1);
-  auto heads = [&](const at::Tensor& t, int64_t count) {
-    return t.view({batch, length, count, head_dim}).transpose(1, 2);
-  };
-  return {heads(parts[0], q_heads), heads(parts[1], kv_heads), heads(parts[2], kv_heads)};
+  return {parts[0].view({batch, length, q_heads, head_dim}), parts[1].view({batch, length, kv_heads, head_dim}),
+          parts[2].view({batch, length, kv_heads, head_dim})};
 }
 
 }  // namespace memembed::model

@@ -20,18 +20,24 @@ at::Tensor activate(const at::Tensor& x, Activation activation);
 // by (1 + w); fold that into `scale` at load time.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& scale, double eps);
 
-// Additive attention bias [batch, 1, seq, seq] (0 = may attend, lowest float = may not) from the
-// padding mask, optionally causal and/or limited to |i - j| <= radius.
+// Which keys each query may see, besides the padding mask.
 struct AttentionPattern {
   bool causal = false;
-  int64_t window_radius = -1;  // < 0: unlimited
+  int64_t window_radius = -1;  // |i - j| <= radius; < 0: unlimited
 };
-at::Tensor attention_bias(const at::Tensor& attention_mask, const AttentionPattern& pattern);
 
-// Scaled dot-product attention with grouped-query heads. q: [B, Hq, L, D], k/v: [B, Hkv, L, D],
-// Hq a multiple of Hkv, bias broadcastable to [B, Hq, L, L]. Returns [B, L, Hq * D].
-at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& bias, double scale);
+// Scaled dot-product attention with grouped-query heads, in [batch, seq, heads, head_dim] layout.
+// q: [B, L, Hq, D]; k, v: [B, L, Hkv, D] with Hq a multiple of Hkv (query head h reads key/value
+// head h / (Hq / Hkv)); each may be a strided view (e.g. into a packed projection) as long as D is
+// contiguous. attention_mask: [B, L] int64, 0 marks padded keys. Returns [B, L, Hq * D].
+//
+// Inference runs a fused per-(batch, head) kernel: two sgemm calls with the softmax in between,
+// on an L x L tile that stays in cache. When autograd needs the graph it runs attention_reference.
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& attention_mask,
+                     const AttentionPattern& pattern, double scale);
+// The same computation composed from differentiable ATen ops (matmul, masked softmax).
+at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const at::Tensor& attention_mask, const AttentionPattern& pattern, double scale);
 
 // Rotary embeddings in rotate-half form. Tables are [seq, D] for positions 0..seq-1.
 struct RopeTables {
@@ -39,9 +45,9 @@ struct RopeTables {
   at::Tensor sin;
 };
 RopeTables rope_tables(int64_t sequence_length, int64_t head_dim, double base);
-at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables);  // x: [B, H, L, D]
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables);  // x: [B, L, H, D]
 
-// Splits a packed projection [B, L, (Hq + 2 Hkv) * D] into q [B, Hq, L, D], k, v [B, Hkv, L, D].
+// Views of a packed projection [B, L, (Hq + 2 Hkv) * D] as q [B, L, Hq, D], k, v [B, L, Hkv, D].
 struct QKV {
   at::Tensor q, k, v;
 };
