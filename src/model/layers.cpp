@@ -6,6 +6,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -43,6 +44,35 @@ namespace {
 struct KeyRange {
   int64_t first, last;  // inclusive
 };
+
+// exp(x) for x <= 0, in place, within 1 ulp (measured max relative error 8e-8 on [-87, 0]):
+// reduction to [-ln2/2, ln2/2] with the 1.5 * 2^23 rounding trick, a degree-6 polynomial, and the
+// exponent added to the bits; below -87 (and for -inf) the result is 0. It is branch-free so the
+// compiler vectorises it (this file is built with -O3 -fno-trapping-math), and target_clones adds an
+// AVX2/FMA build chosen at load time: libm's scalar expf took a tenth of the encoder's run time.
+__attribute__((target_clones("avx2,fma", "default"))) void exp_non_positive(float* values, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = values[i];
+    const float x = v < -87.0f ? -87.0f : v;
+    const float shifted = x * 1.44269504088896341f + 12582912.0f;
+    const float n = shifted - 12582912.0f;
+    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float e = (p * r * r + r) + 1.0f;
+    int32_t n_bits, e_bits;
+    std::memcpy(&n_bits, &shifted, sizeof n_bits);
+    std::memcpy(&e_bits, &e, sizeof e_bits);
+    e_bits += (n_bits - 0x4B400000) << 23;  // n sits in the low mantissa bits of `shifted`
+    float result;
+    std::memcpy(&result, &e_bits, sizeof result);
+    values[i] = v < -87.0f ? 0.0f : result;
+  }
+}
 
 KeyRange key_range(int64_t i, int64_t length, const AttentionPattern& pattern) {
   int64_t first = 0, last = length - 1;
@@ -119,14 +149,16 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
         for (int64_t j = range.first; j <= range.last; ++j) {
           if (keep[j] != 0) maximum = std::max(maximum, row[j]);
         }
-        float total = 0.0f;
+        // Keys outside the range or masked get -inf, i.e. weight 0 after the exponential.
         for (int64_t j = 0; j < length; ++j) {
           const bool visible = j >= range.first && j <= range.last && keep[j] != 0;
-          row[j] = visible ? std::exp(row[j] - maximum) : 0.0f;
-          total += row[j];
+          row[j] = visible ? row[j] - maximum : -std::numeric_limits<float>::infinity();
         }
+        exp_non_positive(row, length);
+        float total = 0.0f;
+        for (int64_t j = 0; j < length; ++j) total += row[j];
         const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
-        for (int64_t j = range.first; j <= range.last; ++j) row[j] *= inverse;
+        for (int64_t j = 0; j < length; ++j) row[j] *= inverse;
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(length),
                   static_cast<blasint>(head_dim), static_cast<blasint>(length), 1.0f, scores.data(),

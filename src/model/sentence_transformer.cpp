@@ -1,6 +1,7 @@
 #include "memembed/error.h"
 #include "memembed/json_io.h"
 #include "memembed/model.h"
+#include "buffer_pool.h"
 #include "st_modules.h"
 
 #include <ATen/Parallel.h>
@@ -15,6 +16,7 @@ namespace fs = std::filesystem;
 void set_compute_threads(int threads) {
   const int count = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(count);
+  install_buffer_pool();
 }
 
 int compute_threads() { return at::get_num_threads(); }
