@@ -110,7 +110,7 @@ TEST_F(EmbedCli, UnknownPromptNameExitsWithInvalidInput) {
 }
 
 TEST_F(EmbedCli, BenchReportsThroughputAgainstTheSgemmCeiling) {
-  const auto result = run_memembed("bench --model " + model_.string() + " --texts 50 --threads 2 --json " +
+  const auto result = run_memembed("bench --model " + model_.string() + " --texts 50 --repeats 1 --threads 2 --json " +
                                    (dir_ / "bench.json").string());
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const Json report = read_json_file(dir_ / "bench.json");
