@@ -2,6 +2,8 @@
 // comparing float vectors.
 #pragma once
 
+#include "memembed/json_io.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -48,13 +50,10 @@ inline std::filesystem::path temp_dir(const std::string& name) {
 }
 
 inline void write_file(const std::filesystem::path& path, const std::string& content) {
-  std::filesystem::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << content;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
 }
 
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using memembed::read_file;
 
 }  // namespace memembed::testing

@@ -47,6 +47,11 @@ std::string strip_unicode_whitespace(std::string_view text);
 // must be valid UTF-8; errors name the file and the line.
 std::vector<std::string> read_texts(const std::filesystem::path& path);
 
+// Opens a file for reading; NotFound when it does not exist, Io when it cannot be opened.
+std::ifstream open_for_read(const std::filesystem::path& path);
+// A whole file's bytes, with the same errors.
+std::string read_file(const std::filesystem::path& path);
+
 // Opens a file for writing, creating parent directories; throws Io with the path on failure.
 std::ofstream open_for_write(const std::filesystem::path& path);
 

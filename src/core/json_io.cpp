@@ -11,16 +11,33 @@ namespace memembed {
 
 namespace fs = std::filesystem;
 
-Json read_json_file(const fs::path& path) {
+std::ifstream open_for_read(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (!fs::exists(path)) throw not_found("{}: no such file", path.string());
     throw io_error("{}: cannot open for reading", path.string());
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
+  return in;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in = open_for_read(path);
+  std::string buffer;
+  in.seekg(0, std::ios::end);
+  const auto size = in.tellg();
+  if (size > 0) {
+    buffer.resize(static_cast<size_t>(size));
+    in.seekg(0, std::ios::beg);
+    in.read(buffer.data(), size);
+    if (!in) throw io_error("{}: read failed", path.string());
+  }
+  return buffer;
+}
+
+Json read_json_file(const fs::path& path) {
+  const std::string content = read_file(path);
   try {
-    return Json::parse(buffer.str());
+    return Json::parse(content);
   } catch (const Json::parse_error& e) {
     throw invalid_input("{}: malformed JSON at byte {}: {}", path.string(), e.byte, e.what());
   }
@@ -51,11 +68,7 @@ void write_json_file(const fs::path& path, const Json& value, int indent) {
 }
 
 void for_each_jsonl(const fs::path& path, const std::function<void(const Json&, size_t)>& on_line) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (!fs::exists(path)) throw not_found("{}: no such file", path.string());
-    throw io_error("{}: cannot open for reading", path.string());
-  }
+  std::ifstream in = open_for_read(path);
   std::string line;
   size_t number = 0;
   while (std::getline(in, line)) {
@@ -115,11 +128,7 @@ std::vector<std::string> read_texts(const fs::path& path) {
     });
     return texts;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (!fs::exists(path)) throw not_found("{}: no such file", path.string());
-    throw io_error("{}: cannot open for reading", path.string());
-  }
+  std::ifstream in = open_for_read(path);
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();

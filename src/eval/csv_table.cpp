@@ -1,6 +1,7 @@
 #include "csv_table.h"
 
 #include "memembed/error.h"
+#include "memembed/json_io.h"
 
 #include <fmt/format.h>
 
@@ -11,16 +12,7 @@ namespace memembed::eval {
 
 namespace fs = std::filesystem;
 
-CsvTable CsvTable::read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (!fs::exists(path)) throw not_found("{}: no such file", path.string());
-    throw io_error("{}: cannot open for reading", path.string());
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse(buffer.str(), path.string());
-}
+CsvTable CsvTable::read(const fs::path& path) { return parse(read_file(path), path.string()); }
 
 CsvTable CsvTable::parse(std::string_view text, const std::string& source) {
   CsvTable table;

@@ -3,6 +3,7 @@
 #include "embedding_cache.h"
 #include "memembed/embed.h"
 #include "memembed/error.h"
+#include "memembed/json_io.h"
 #include "memembed/progress.h"
 
 #include <fmt/format.h>
@@ -32,10 +33,7 @@ std::string model_fingerprint(const fs::path& model_dir) {
     const auto size = fs::file_size(file, ec);
     identity += file.lexically_relative(model_dir).generic_string() + "\n" + std::to_string(size) + "\n";
     if (size <= (4u << 20)) {
-      std::ifstream in(file, std::ios::binary);
-      std::stringstream content;
-      content << in.rdbuf();
-      identity += to_hex(sha256(content.str())) + "\n";
+      identity += to_hex(sha256(read_file(file))) + "\n";
     } else {
       identity += std::to_string(fs::last_write_time(file, ec).time_since_epoch().count()) + "\n";
     }

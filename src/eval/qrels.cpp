@@ -1,6 +1,7 @@
 #include "qrels.h"
 
 #include "memembed/error.h"
+#include "memembed/json_io.h"
 #include "line_fields.h"
 
 #include <algorithm>
@@ -21,11 +22,7 @@ bool looks_like_header_field(std::string_view field) {
 }  // namespace
 
 Qrels Qrels::read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (!fs::exists(path)) throw not_found("{}: no such qrels file", path.string());
-    throw io_error("{}: cannot open for reading", path.string());
-  }
+  std::ifstream in = open_for_read(path);
   Qrels qrels;
   qrels.source_ = path.string();
   std::string line;

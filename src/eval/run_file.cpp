@@ -2,6 +2,7 @@
 
 #include "line_fields.h"
 #include "memembed/error.h"
+#include "memembed/json_io.h"
 
 #include <fmt/format.h>
 
@@ -16,24 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_whole_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (!fs::exists(path)) throw not_found("{}: no such run file", path.string());
-    throw io_error("{}: cannot open for reading", path.string());
-  }
-  std::string buffer;
-  in.seekg(0, std::ios::end);
-  const auto size = in.tellg();
-  if (size > 0) {
-    buffer.resize(static_cast<size_t>(size));
-    in.seekg(0, std::ios::beg);
-    in.read(buffer.data(), size);
-    if (!in) throw io_error("{}: read failed", path.string());
-  }
-  return buffer;
-}
-
 bool has_whitespace(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return c == '\n' || is_field_separator(c); });
 }
@@ -42,7 +25,7 @@ bool has_whitespace(std::string_view s) {
 
 TrecRun TrecRun::read(const fs::path& path) {
   TrecRun run;
-  run.buffer_ = std::make_unique<std::string>(read_whole_file(path));
+  run.buffer_ = std::make_unique<std::string>(read_file(path));
   const std::string_view text(*run.buffer_);
 
   struct Entry {

@@ -1,6 +1,8 @@
 // Helpers shared by the eval tests: where ../shared is, temp directories, small file writers.
 #pragma once
 
+#include "fixture_support.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -11,18 +13,11 @@
 
 namespace memembed::eval_test {
 
-inline std::filesystem::path shared_dir() {
-  if (const char* env = std::getenv("MEMEMBED_SHARED_DIR")) return env;
-  return MEMEMBED_SHARED_DIR;
-}
+using memembed::testing::read_file;
+using memembed::testing::shared_dir;
+using memembed::testing::write_file;
 
-#define EVAL_REQUIRE_SHARED(path)                                                     \
-  do {                                                                                \
-    if (!std::filesystem::exists(path)) {                                             \
-      GTEST_SKIP() << "shared reference data not found at " << (path)                 \
-                   << " (set MEMEMBED_SHARED_DIR or check out ../shared beside the repo)"; \
-    }                                                                                 \
-  } while (0)
+#define EVAL_REQUIRE_SHARED(path) MEMEMBED_REQUIRE_SHARED(path)
 
 // A fresh directory under the temp dir, removed when the object goes away.
 class TempDir {
@@ -50,15 +45,5 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-inline void write_file(const std::filesystem::path& path, const std::string& content) {
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-}
-
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 }  // namespace memembed::eval_test
