@@ -3,6 +3,7 @@
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/json_io.h"
+#include "memembed/model.h"
 #include "memembed/progress.h"
 
 #include <fmt/format.h>
@@ -65,7 +66,13 @@ void run_embed(const EmbedArguments& args) {
   options.max_seq_length = args.max_seq_length;
   options.truncate_dim = args.truncate_dim;
   const embed::Encoder encoder(args.model, options);
-  const std::string prompt = !args.prompt_name.empty() ? encoder.prompt(args.prompt_name) : args.prompt;
+  // As sentence-transformers: an explicit prompt wins, else the model's default_prompt_name.
+  std::string prompt = args.prompt;
+  if (!args.prompt_name.empty()) {
+    prompt = encoder.prompt(args.prompt_name);
+  } else if (!args.prompt_given && encoder.model().default_prompt_name()) {
+    prompt = encoder.prompt(*encoder.model().default_prompt_name());
+  }
 
   const fs::path output(args.output);
   size_t start = 0;

@@ -101,6 +101,30 @@ TEST_F(EmbedCli, MissingModelExitsWithNotFound) {
   EXPECT_NE(result.err.find("no-model"), std::string::npos) << result.err;
 }
 
+TEST_F(EmbedCli, DefaultPromptNameAppliesWhenNoPromptIsGiven) {
+  // A copy of bert-tiny whose config names "query" as the default prompt.
+  const fs::path model = dir_ / "model";
+  fs::copy(model_, model, fs::copy_options::recursive);
+  Json config = read_json_file(model / "config_sentence_transformers.json");
+  config["default_prompt_name"] = "query";
+  write_json_file(model / "config_sentence_transformers.json", config);
+  const Json* query_case = nullptr;
+  for (const auto& item : expected_["cases"]) {
+    if (item["prompt_name"] == "query" && query_case == nullptr) query_case = &item;
+  }
+  ASSERT_NE(query_case, nullptr);
+  write_file(dir_ / "in.jsonl", Json{{"text", (*query_case)["text"]}}.dump() + "\n");
+  const std::string base = "embed --model " + model.string() + " --input " + (dir_ / "in.jsonl").string() + " --output ";
+  ASSERT_EQ(run_memembed(base + (dir_ / "default.jsonl").string()).exit_code, 0);
+  const auto with_default = read_lines(dir_ / "default.jsonl");
+  EXPECT_LE(max_abs_diff(with_default[0]["embedding"].get<std::vector<float>>().data(),
+                         (*query_case)["embedding"].get<std::vector<double>>()),
+            1e-5);
+  // An explicit empty --prompt overrides the default.
+  ASSERT_EQ(run_memembed(base + (dir_ / "plain.jsonl").string() + " --prompt ''").exit_code, 0);
+  EXPECT_NE(read_lines(dir_ / "plain.jsonl")[0]["embedding"], with_default[0]["embedding"]);
+}
+
 TEST_F(EmbedCli, UnknownPromptNameExitsWithInvalidInput) {
   write_file(dir_ / "in.txt", "x\n");
   const auto result = run_memembed("embed --model " + model_.string() + " --input " + (dir_ / "in.txt").string() +
