@@ -83,6 +83,20 @@ std::string overall_table(const std::vector<ModelRun>& runs, const std::string& 
   return out;
 }
 
+// Every (memory type, dataset) evaluated under any of the settings, in first-seen order.
+std::vector<std::pair<std::string, std::string>> datasets_evaluated(const std::map<std::string, Aggregate>& by_setting,
+                                                                    const std::vector<std::string>& settings) {
+  std::vector<std::pair<std::string, std::string>> datasets;
+  for (const auto& s : settings) {
+    for (const auto& d : by_setting.at(s).datasets) {
+      if (std::find(datasets.begin(), datasets.end(), std::make_pair(d.memory_type, d.dataset)) == datasets.end()) {
+        datasets.emplace_back(d.memory_type, d.dataset);
+      }
+    }
+  }
+  return datasets;
+}
+
 }  // namespace
 
 void sort_subsets(std::vector<SubsetResult>& subsets) {
@@ -146,15 +160,7 @@ std::string summary_markdown(const std::vector<ModelRun>& runs, const PublishedS
     out += "\n";
     std::map<std::string, Aggregate> by_setting;
     for (const auto& s : settings) by_setting[s] = aggregate(run.subsets, s, "ndcg_at_10");
-    std::vector<std::pair<std::string, std::string>> datasets;
-    for (const auto& s : settings) {
-      for (const auto& d : by_setting[s].datasets) {
-        if (std::find(datasets.begin(), datasets.end(), std::make_pair(d.memory_type, d.dataset)) ==
-            datasets.end()) {
-          datasets.emplace_back(d.memory_type, d.dataset);
-        }
-      }
-    }
+    const auto datasets = datasets_evaluated(by_setting, settings);
     for (const auto& [type, dataset] : datasets) {
       std::vector<std::optional<double>> values;
       size_t subsets = 0;
@@ -206,7 +212,6 @@ std::string console_summary(const ModelRun& run) {
   std::map<std::string, Aggregate> by_setting;
   for (const auto& s : settings) by_setting[s] = aggregate(run.subsets, s, "ndcg_at_10");
   if (settings.empty()) return out;
-  const Aggregate& first = by_setting[settings.front()];
   auto value_of = [&](const std::string& setting, const std::string& type,
                       const std::string& dataset) -> std::optional<double> {
     for (const auto& d : by_setting[setting].datasets) {
@@ -214,16 +219,7 @@ std::string console_summary(const ModelRun& run) {
     }
     return std::nullopt;
   };
-  std::vector<std::pair<std::string, std::string>> datasets;
-  for (const auto& s : settings) {
-    for (const auto& d : by_setting[s].datasets) {
-      if (std::find(datasets.begin(), datasets.end(), std::make_pair(d.memory_type, d.dataset)) ==
-          datasets.end()) {
-        datasets.emplace_back(d.memory_type, d.dataset);
-      }
-    }
-  }
-  (void)first;
+  const auto datasets = datasets_evaluated(by_setting, settings);
   for (const auto& [type, dataset] : datasets) {
     out += fmt::format("{:<12} {:<20}", type, dataset);
     for (const auto& s : settings) out += fmt::format(" {:>8}", pct_or_dash(value_of(s, type, dataset)));

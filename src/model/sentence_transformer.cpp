@@ -16,7 +16,6 @@ namespace fs = std::filesystem;
 void set_compute_threads(int threads) {
   const int count = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(count);
-  install_buffer_pool();
 }
 
 int compute_threads() { return at::get_num_threads(); }
@@ -60,6 +59,8 @@ std::vector<ModuleEntry> read_modules(const fs::path& dir) {
 
 std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& dir, const LoadOptions& options) {
   if (!fs::is_directory(dir)) throw not_found("{}: model directory does not exist", dir.string());
+  // Forward passes allocate large activations per op; reuse them instead of faulting in new pages.
+  install_buffer_pool();
   std::unique_ptr<SentenceTransformer> model(new SentenceTransformer());
   model->source_dir_ = dir;
   model->name_ = fs::absolute(dir).lexically_normal().filename().string();

@@ -165,4 +165,13 @@ Encoding assemble(std::vector<TokenId> a, std::optional<std::vector<TokenId>> b,
   return encoding;
 }
 
+Encoding TemplatedTokenizer::encode(std::string_view text, const EncodeOptions& options) const {
+  return assemble(content_ids(text), std::nullopt, post_, options);
+}
+
+Encoding TemplatedTokenizer::encode_pair(std::string_view first, std::string_view second,
+                                         const EncodeOptions& options) const {
+  return assemble(content_ids(first), content_ids(second), post_, options);
+}
+
 }  // namespace memembed::text

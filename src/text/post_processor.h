@@ -44,4 +44,20 @@ Template make_template(const Json& config, const JsonPlace& place,
 Encoding assemble(std::vector<TokenId> a, std::optional<std::vector<TokenId>> b,
                   const Template& post, const EncodeOptions& options);
 
+// The Tokenizer shape every algorithm shares: subclasses turn one text into content ids (added
+// tokens, normalisation, the model); encode/encode_pair add truncation and the template.
+class TemplatedTokenizer : public Tokenizer {
+ public:
+  Encoding encode(std::string_view text, const EncodeOptions& options) const final;
+  Encoding encode_pair(std::string_view first, std::string_view second, const EncodeOptions& options) const final;
+
+ protected:
+  TemplatedTokenizer() = default;
+  explicit TemplatedTokenizer(Template post) : post_(std::move(post)) {}
+
+  virtual std::vector<TokenId> content_ids(std::string_view text) const = 0;
+
+  Template post_;
+};
+
 }  // namespace memembed::text

@@ -19,7 +19,7 @@ namespace {
 
 constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";  // U+2581, SentencePiece's space
 
-class SentencePieceTokenizer final : public Tokenizer {
+class SentencePieceTokenizer final : public TemplatedTokenizer {
  public:
   SentencePieceTokenizer(const fs::path& file, const TokenizerConfig& config) {
     processor_ = SpmProcessor::load(file);
@@ -88,15 +88,6 @@ class SentencePieceTokenizer final : public Tokenizer {
     post_ = Template(std::move(single), std::move(pair));
   }
 
-  Encoding encode(std::string_view text, const EncodeOptions& options) const override {
-    return assemble(content_ids(text), std::nullopt, post_, options);
-  }
-
-  Encoding encode_pair(std::string_view first, std::string_view second,
-                       const EncodeOptions& options) const override {
-    return assemble(content_ids(first), content_ids(second), post_, options);
-  }
-
   std::string decode(const std::vector<TokenId>& ids, bool skip_special_tokens) const override {
     std::string out;
     std::vector<int> run;
@@ -156,7 +147,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   }
 
  private:
-  std::vector<TokenId> content_ids(std::string_view text) const {
+  std::vector<TokenId> content_ids(std::string_view text) const override {
     const size_t bad = unicode::find_invalid_utf8(text);
     if (bad != std::string_view::npos) {
       throw invalid_input("text is not valid UTF-8 (ill-formed sequence at byte {})", bad);
@@ -181,7 +172,6 @@ class SentencePieceTokenizer final : public Tokenizer {
   int piece_count_ = 0;
   std::unordered_map<TokenId, std::string> extra_pieces_;
   AddedVocabulary specials_;
-  Template post_;
 };
 
 }  // namespace

@@ -83,9 +83,11 @@ size_t trailing_space_run(const Decoded& d, size_t i) {
   return end - i >= 2 ? end - 1 : i + 1;
 }
 
-class Gpt2Scanner final : public SplitPattern {
+// A hand-written pattern: every match starts where the previous one ended, so a scanner only says
+// where the match starting at character i ends.
+class Scanner : public SplitPattern {
  public:
-  void find_all(std::string_view text, Matches& matches) const override {
+  void find_all(std::string_view text, Matches& matches) const final {
     const Decoded d(text);
     for (size_t i = 0; i < d.size();) {
       const size_t end = next(d, i);
@@ -94,8 +96,13 @@ class Gpt2Scanner final : public SplitPattern {
     }
   }
 
+ protected:
+  virtual size_t next(const Decoded& d, size_t i) const = 0;
+};
+
+class Gpt2Scanner final : public Scanner {
  private:
-  static size_t next(const Decoded& d, size_t i) {
+  size_t next(const Decoded& d, size_t i) const override {
     if (size_t end = contraction(d, i, false)) return end;
     // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: the optional space joins what follows it
     const size_t body = d.chars[i] == ' ' && i + 1 < d.size() && !d.space(i + 1) ? i + 1 : i;
@@ -106,21 +113,12 @@ class Gpt2Scanner final : public SplitPattern {
   }
 };
 
-class Llama3Scanner final : public SplitPattern {
+class Llama3Scanner final : public Scanner {
  public:
   explicit Llama3Scanner(size_t max_digits) : max_digits_(max_digits) {}
 
-  void find_all(std::string_view text, Matches& matches) const override {
-    const Decoded d(text);
-    for (size_t i = 0; i < d.size();) {
-      const size_t end = next(d, i);
-      matches.emplace_back(d.offsets[i], d.offsets[end]);
-      i = end;
-    }
-  }
-
  private:
-  size_t next(const Decoded& d, size_t i) const {
+  size_t next(const Decoded& d, size_t i) const override {
     if (size_t end = contraction(d, i, true)) return end;
     // [^\r\n\p{L}\p{N}]?\p{L}+
     if (d.letter(i)) return run(d, i, [&](size_t k) { return d.letter(k); });

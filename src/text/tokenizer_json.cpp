@@ -160,30 +160,21 @@ void assign_added_token_ids(std::vector<AddedToken>& tokens, const Model& model)
   }
 }
 
-class PipelineTokenizer final : public Tokenizer {
+class PipelineTokenizer final : public TemplatedTokenizer {
  public:
   PipelineTokenizer(std::unique_ptr<Normalizer> normalizer, std::unique_ptr<PreTokenizer> pre_tokenizer,
                     std::unique_ptr<Model> model, Template post, std::unique_ptr<Decoder> decoder,
                     std::vector<AddedToken> added)
-      : normalizer_(std::move(normalizer)),
+      : TemplatedTokenizer(std::move(post)),
+        normalizer_(std::move(normalizer)),
         pre_tokenizer_(std::move(pre_tokenizer)),
         model_(std::move(model)),
-        post_(std::move(post)),
         decoder_(std::move(decoder)),
         added_(std::move(added), normalizer_.get()) {
     extra_vocab_ = 0;
     for (const AddedToken& token : added_.tokens()) {
       if (model_->id_to_token(token.id) == nullptr) ++extra_vocab_;
     }
-  }
-
-  Encoding encode(std::string_view text, const EncodeOptions& options) const override {
-    return assemble(content_ids(text), std::nullopt, post_, options);
-  }
-
-  Encoding encode_pair(std::string_view first, std::string_view second,
-                       const EncodeOptions& options) const override {
-    return assemble(content_ids(first), content_ids(second), post_, options);
   }
 
   std::string decode(const std::vector<TokenId>& ids, bool skip_special_tokens) const override {
@@ -219,7 +210,7 @@ class PipelineTokenizer final : public Tokenizer {
   }
 
  private:
-  std::vector<TokenId> content_ids(std::string_view text) const {
+  std::vector<TokenId> content_ids(std::string_view text) const override {
     const size_t bad = unicode::find_invalid_utf8(text);
     if (bad != std::string_view::npos) {
       throw invalid_input("text is not valid UTF-8 (ill-formed sequence at byte {})", bad);
@@ -259,7 +250,6 @@ class PipelineTokenizer final : public Tokenizer {
   std::unique_ptr<Normalizer> normalizer_;
   std::unique_ptr<PreTokenizer> pre_tokenizer_;
   std::unique_ptr<Model> model_;
-  Template post_;
   std::unique_ptr<Decoder> decoder_;
   AddedVocabulary added_;
   size_t extra_vocab_ = 0;
