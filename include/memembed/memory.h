@@ -152,10 +152,13 @@ class Embedder {
 // ---- Ranking ------------------------------------------------------------------------------------
 
 using retrieval::Fusion;  // zscore (default), minmax, rrf: see memembed/retrieval.h
+inline constexpr double kDefaultFusionWeight = 0.3;
 
 struct RankingOptions {
   Fusion fusion = Fusion::ZScore;
-  double fusion_weight = 0.3;    // dense share in [0, 1]: 0 = BM25 only, 1 = dense only
+  // Dense share in [0, 1]: 0 = BM25 only, 1 = dense only. nullopt: the weight `calibrate_fusion`
+  // stored in the store, else kDefaultFusionWeight.
+  std::optional<double> fusion_weight;
   double rrf_k = 60.0;
   size_t candidate_depth = 100;  // candidates taken from each side before fusion (>= limit)
   double relevance_weight = 0.7;
@@ -314,6 +317,8 @@ struct ReindexOptions {
   size_t batch = 256;
   bool prune = false;                        // drop every other vector set after the switch
   const std::atomic<bool>* stop = nullptr;   // when it turns true: finish the batch, return
+  // Called once before the first batch (done = memories that already have a vector in the set),
+  // then after each batch.
   std::function<void(size_t done, size_t total)> on_progress;
 };
 
