@@ -83,6 +83,11 @@ class Encoder {
   mutable bool warned_truncation_ = false;
 };
 
+// Identity of a model directory for cache keys and the memory store's vector sets: relative paths
+// and sizes of its files, plus the content of files up to 4 MiB (configs, tokenizers) and the
+// modification time of larger ones (SHA-256, hex).
+std::string model_fingerprint(const std::filesystem::path& model_dir);
+
 // The benchmark workload: `count` English-like texts whose lengths mimic agent memories (a quarter
 // short chat turns of 5-15 words, half 16-60 words, a quarter 61-250 words), drawn from a fixed word
 // list with SplitMix64 seeded by `seed`. The same (count, seed) gives the same texts everywhere.

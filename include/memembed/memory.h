@@ -26,6 +26,7 @@
 
 #include "memembed/embed.h"
 #include "memembed/json_io.h"
+#include "memembed/retrieval.h"
 
 #include <atomic>
 #include <cstddef>
@@ -38,6 +39,10 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace memembed::select {
+struct EmbedderConfig;
+}
 
 namespace memembed::memory {
 
@@ -146,13 +151,7 @@ class Embedder {
 
 // ---- Ranking ------------------------------------------------------------------------------------
 
-enum class Fusion {
-  ZScore,  // weight * z(dense) + (1 - weight) * z(bm25), z over each side's candidate list
-  MinMax,  // the same on min-max normalised scores
-  Rrf,     // reciprocal rank fusion, k = rrf_k; blind to scores (kept for comparison)
-};
-const char* to_string(Fusion fusion);
-Fusion parse_fusion(std::string_view name);  // "zscore" | "minmax" | "rrf"
+using retrieval::Fusion;  // zscore (default), minmax, rrf: see memembed/retrieval.h
 
 struct RankingOptions {
   Fusion fusion = Fusion::ZScore;
@@ -206,6 +205,12 @@ struct VectorWrite {
   std::vector<float> values;  // dims of the set, L2-normalised
 };
 
+struct MemoryWrite {
+  MemoryEntry entry;
+  std::vector<VectorWrite> vectors;
+  bool keep_other_vectors = false;
+};
+
 // A memory still lacking a vector in some set (reindex work item).
 struct PendingText {
   std::string id;
@@ -220,11 +225,10 @@ class MemoryBackend {
   virtual ~MemoryBackend() = default;
   virtual std::string describe() const = 0;  // "sqlite:/data/dir", "postgresql://..."
 
-  // Rows. `put` inserts or replaces the memory with entry.id, its text index entry and the given
-  // vectors; vectors it held in sets not listed in `vectors` are removed (they are stale).
-  // `keep_other_vectors` = true keeps them (a metadata-only update).
-  virtual void put(const MemoryEntry& entry, const std::vector<VectorWrite>& vectors,
-                   bool keep_other_vectors) = 0;
+  // Rows. `put` inserts or replaces each memory (by entry.id) with its text index entry and the
+  // given vectors, all in one transaction; vectors a memory held in sets not listed are removed
+  // (they are stale) unless keep_other_vectors (a metadata-only update).
+  virtual void put(const std::vector<MemoryWrite>& writes) = 0;
   // The memory regardless of agent or expiry (the store checks both); nullopt when absent.
   virtual std::optional<MemoryEntry> get(const std::string& id) = 0;
   virtual std::vector<MemoryEntry> get_many(const std::vector<std::string>& ids) = 0;
@@ -238,8 +242,8 @@ class MemoryBackend {
   // Searches. Every result satisfies `filter`; results are the best `k` among ALL that do.
   // Metadata-only: newest first (created_at descending, id descending), score 0.
   virtual std::vector<Candidate> recent(const Filter& filter, size_t k) = 0;
-  // Okapi BM25 (retrieval::Bm25Parameters, tokens of retrieval::bm25_tokenize), statistics over
-  // all stored memories; only memories sharing a token with the query.
+  // Okapi BM25 exactly as retrieval::Bm25Index scores (same tokens, formula and parameters), with
+  // N, df and avgdl over all stored memories; only memories sharing a token with the query.
   virtual std::vector<Candidate> lexical_search(const Filter& filter, std::string_view text,
                                                 size_t k) = 0;
   // Cosine similarity (dot product of normalised vectors) in vector set `set_id`; memories without
@@ -300,7 +304,6 @@ struct StoreOptions {
 struct StoreStatus {
   std::string backend;
   size_t memories = 0;       // all agents, expired included
-  size_t agents = 0;
   std::vector<VectorSet> vector_sets;
   std::optional<ModelIdentity> serving_model;  // the embedder given at open
   double fusion_weight = 0.0;
@@ -368,16 +371,19 @@ class MemoryStore {
   std::unique_ptr<Impl> impl_;
 };
 
-// The Embedder of a sentence-transformers model directory (or ORG/NAME from the pull cache),
-// with per-category query prompts from `query_instructions` (EPISODIC.. and DEFAULT keys).
-struct EncoderEmbedderOptions {
-  embed::EncoderOptions encoder;
-  std::string query_prompt;
-  std::string document_prompt;
-  std::string instruction_template = "Instruct: {instruction}\nQuery:";
-  std::vector<std::pair<std::string, std::string>> query_instructions;
-};
-std::shared_ptr<const Embedder> load_encoder_embedder(const std::filesystem::path& model,
-                                                      EncoderEmbedderOptions options = {});
+// The Embedder of a sentence-transformers model directory (or ORG/NAME from the pull cache).
+// Queries get the model's "query" prompt and documents its "document" prompt when it has them
+// (config_sentence_transformers.json), as sentence-transformers' encode_query/encode_document do.
+std::shared_ptr<const Embedder> load_model_embedder(const std::string& model,
+                                                    const embed::EncoderOptions& options = {});
+
+// The Embedder an embedder config describes (docs/embedder-config.md): model_path, else `model`
+// through the pull cache; with fine_tune.enabled the checkpoint when it exists, else the base
+// model and a warning naming the missing path (appended to `warnings`). Queries are prompted per
+// category with select::format_query, documents with document_prompt. `dims` smaller than the
+// model's truncates (Matryoshka); larger is InvalidInput. Provider "openai" is Unsupported here.
+std::shared_ptr<const Embedder> load_config_embedder(const select::EmbedderConfig& config,
+                                                     const embed::EncoderOptions& options,
+                                                     std::vector<std::string>& warnings);
 
 }  // namespace memembed::memory

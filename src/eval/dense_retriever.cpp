@@ -5,6 +5,7 @@
 #include "memembed/error.h"
 #include "memembed/json_io.h"
 #include "memembed/progress.h"
+#include "memembed/retrieval.h"
 
 #include <fmt/format.h>
 
@@ -13,78 +14,19 @@
 #include <numeric>
 #include <optional>
 #include <sstream>
-#include <thread>
 
 namespace memembed::eval {
 
 namespace fs = std::filesystem;
 
-std::string model_fingerprint(const fs::path& model_dir) {
-  std::error_code ec;
-  if (!fs::is_directory(model_dir, ec)) return to_hex(sha256(model_dir.string()));
-  std::vector<fs::path> files;
-  for (auto it = fs::recursive_directory_iterator(model_dir, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file()) files.push_back(it->path());
-  }
-  std::sort(files.begin(), files.end());
-  std::string identity;
-  for (const fs::path& file : files) {
-    const auto size = fs::file_size(file, ec);
-    identity += file.lexically_relative(model_dir).generic_string() + "\n" + std::to_string(size) + "\n";
-    if (size <= (4u << 20)) {
-      identity += to_hex(sha256(read_file(file))) + "\n";
-    } else {
-      identity += std::to_string(fs::last_write_time(file, ec).time_since_epoch().count()) + "\n";
-    }
-  }
-  return to_hex(sha256(identity));
-}
-
 namespace {
-
-// scores[q * n + d] = <queries[q], docs[d]> over `threads` threads split by document ranges.
-void dot_products(const embed::Embeddings& queries, const embed::Embeddings& docs, int threads,
-                  std::vector<float>& scores) {
-  const size_t nq = queries.rows, nd = docs.rows, dim = docs.dim;
-  scores.assign(nq * nd, 0.0f);
-  auto work = [&](size_t begin, size_t end) {
-    for (size_t d = begin; d < end; ++d) {
-      const float* doc = docs.row(d);
-      for (size_t q = 0; q < nq; ++q) {
-        const float* query = queries.row(q);
-        // Eight partial sums let the compiler vectorise without reassociation flags.
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        size_t i = 0;
-        for (; i + 8 <= dim; i += 8) {
-          for (size_t k = 0; k < 8; ++k) acc[k] += query[i + k] * doc[i + k];
-        }
-        float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        for (; i < dim; ++i) sum += query[i] * doc[i];
-        scores[q * nd + d] = sum;
-      }
-    }
-  };
-  const size_t workers = std::max<size_t>(1, std::min<size_t>(threads > 0 ? threads : std::thread::hardware_concurrency(), nd / 64 + 1));
-  if (workers == 1) {
-    work(0, nd);
-    return;
-  }
-  std::vector<std::thread> pool;
-  const size_t step = (nd + workers - 1) / workers;
-  for (size_t w = 0; w < workers; ++w) {
-    const size_t begin = w * step, end = std::min(nd, begin + step);
-    if (begin < end) pool.emplace_back(work, begin, end);
-  }
-  for (auto& t : pool) t.join();
-}
 
 class DenseRetriever : public Retriever {
  public:
   explicit DenseRetriever(const RetrieverConfig& config)
       : config_(config),
         encoder_(config.model, make_options(config)),
-        fingerprint_(model_fingerprint(config.model)) {
+        fingerprint_(embed::model_fingerprint(config.model)) {
     if (!config.cache_dir.empty()) {
       // The cache key covers everything that changes a vector: the weights and files, the
       // truncation length and the output dimension.
@@ -108,7 +50,8 @@ class DenseRetriever : public Retriever {
 
   void score(const std::vector<std::string>& queries, std::vector<float>& scores) override {
     const embed::Embeddings q = embed_all(queries, "queries");
-    dot_products(q, docs_, config_.threads, scores);
+    retrieval::dot_products(q.values.data(), q.rows, docs_.values.data(), docs_.rows, docs_.dim,
+                            config_.threads, scores);
   }
 
  private:

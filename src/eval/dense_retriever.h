@@ -11,8 +11,4 @@ namespace memembed::eval {
 
 std::unique_ptr<Retriever> make_dense_retriever(const RetrieverConfig& config);
 
-// Identity of a model directory for cache keys: relative paths and sizes of its files, plus the
-// content of files up to 4 MiB (configs, tokenizers) and the modification time of larger ones.
-std::string model_fingerprint(const std::filesystem::path& model_dir);
-
 }  // namespace memembed::eval

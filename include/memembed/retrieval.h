@@ -1,0 +1,122 @@
+// retrieval: the ranking code that `eval` measures and `memory` serves - one implementation, so an
+// evaluation number is a statement about what the store returns.
+//
+//  - BM25: Okapi BM25 with Lucene's (and Anserini's) formula and Anserini's default parameters
+//      score(q, d) = sum over query tokens t of idf(t) * tf(t,d) * (k1 + 1) / (tf(t,d) + k1 * (1 - b + b * |d| / avgdl))
+//      idf(t) = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5)),   k1 = 0.9, b = 0.4
+//    A query token that repeats counts each time. Tokens are maximal runs of Unicode letters, marks
+//    and digits, lowercased ("Don't" -> "don", "t"; "Café" -> "café"), minus Lucene's 33 English
+//    stopwords. Scores are accumulated in double.
+//  - Dense: dot products of L2-normalised float32 vectors (cosine), exact and blocked over threads.
+//  - Fusion of a BM25 candidate list and a dense one, score-aware (z-score or min-max, weighted by
+//    the dense share `weight`) or reciprocal-rank (k = 60) for comparison. Each side's scores are
+//    normalised over that side's candidate list; a candidate missing from a side gets the score it
+//    is known to have at most there (`Side::absent`). With the weight at 0 the ranking is BM25's,
+//    at 1 the dense model's.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace memembed::retrieval {
+
+// ---- BM25 ---------------------------------------------------------------------------------------
+
+struct Bm25Parameters {
+  double k1 = 0.9;
+  double b = 0.4;
+};
+
+std::vector<std::string> bm25_tokenize(std::string_view text);
+
+inline double bm25_idf(double documents, double document_frequency) {
+  return std::log(1.0 + (documents - document_frequency + 0.5) / (document_frequency + 0.5));
+}
+// One query token's contribution; `length_norm` = k1 * (1 - b + b * |d| / avgdl).
+inline double bm25_term(const Bm25Parameters& p, double idf, double tf, double length_norm) {
+  return idf * tf * (p.k1 + 1.0) / (tf + length_norm);
+}
+inline double bm25_length_norm(const Bm25Parameters& p, double length, double average_length) {
+  return p.k1 * (1.0 - p.b + p.b * length / average_length);
+}
+
+// An in-memory index over a fixed list of documents.
+class Bm25Index {
+ public:
+  Bm25Index() = default;
+  Bm25Index(const std::vector<std::string>& documents, Bm25Parameters parameters);
+
+  size_t size() const { return norms_.size(); }
+  // out[d] = BM25 score of document d (out is resized to size()).
+  void score(std::string_view query, std::vector<double>& out) const;
+
+ private:
+  struct Posting {
+    uint32_t doc;
+    uint32_t tf;
+  };
+  Bm25Parameters parameters_;
+  std::unordered_map<std::string, uint32_t> terms_;
+  std::vector<std::vector<Posting>> postings_;
+  std::vector<double> idf_;
+  std::vector<double> norms_;  // bm25_length_norm of each document
+};
+
+// ---- Dense --------------------------------------------------------------------------------------
+
+float dot(const float* a, const float* b, size_t dim);
+void l2_normalize(float* values, size_t dim);  // a zero vector stays zero
+// scores[q * docs + d] = <queries[q], docs[d]>, rows of `dim` floats, over `threads` threads
+// (0 = all cores) split by document ranges.
+void dot_products(const float* queries, size_t query_count, const float* docs, size_t doc_count,
+                  size_t dim, int threads, std::vector<float>& scores);
+
+// ---- Candidates and fusion ----------------------------------------------------------------------
+
+struct Scored {
+  size_t key = 0;  // the caller's document index
+  double score = 0.0;
+};
+
+// The best `k` of `scores` (score descending, key ascending on ties).
+std::vector<Scored> top_k(const std::vector<Scored>& scores, size_t k);
+std::vector<Scored> top_k(const float* scores, size_t count, size_t k);
+
+enum class Fusion {
+  ZScore,  // weight * z(dense) + (1 - weight) * z(bm25)
+  MinMax,  // the same on min-max normalised scores
+  Rrf,     // 2 * (weight / (k + rank_dense) + (1 - weight) / (k + rank_bm25)); weight 0.5 = classic RRF
+};
+const char* to_string(Fusion fusion);
+Fusion parse_fusion(std::string_view name);  // "zscore" | "minmax" | "rrf"; InvalidInput otherwise
+
+struct FusionOptions {
+  Fusion method = Fusion::ZScore;
+  double weight = 0.3;  // dense share in [0, 1]
+  double rrf_k = 60.0;
+};
+
+// One side's candidates, best first, and what a document absent from them scores there at most:
+// `absent` when the list holds every document that scores above it (BM25 lists shorter than the
+// depth asked for: the others score 0), else the list's last score.
+struct Side {
+  std::vector<Scored> candidates;
+  double absent = 0.0;
+};
+Side make_side(std::vector<Scored> candidates, size_t depth, std::optional<double> known_absent_score);
+
+// Fused scores of the union of both candidate lists, best first (key ascending on ties). An empty
+// side carries no evidence: the other side decides alone.
+std::vector<Scored> fuse(const Side& lexical, const Side& dense, const FusionOptions& options);
+
+// A fused score mapped onto [0, 1] (monotone), for ranking with recency and min_relevance:
+// z-score -> logistic, min-max -> clamped, RRF -> divided by its maximum.
+double fused_relevance(double fused, const FusionOptions& options);
+
+}  // namespace memembed::retrieval
