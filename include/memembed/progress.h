@@ -18,6 +18,8 @@ class Progress {
 
   void advance(size_t count = 1);
   void finish();  // prints the final line (count, elapsed, rate)
+  // Extra text at the end of the line (e.g. the current loss), shown from the next redraw on.
+  void set_detail(std::string detail) { detail_ = std::move(detail); }
 
   // Global switch set by the CLI (--quiet / --progress).
   static void set_enabled(bool enabled);
@@ -28,6 +30,7 @@ class Progress {
 
   std::string label_;
   std::string unit_;
+  std::string detail_;
   size_t total_;
   size_t done_ = 0;
   bool finished_ = false;

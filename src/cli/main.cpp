@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   memembed::cli::add_models_command(app);
   memembed::cli::add_tokenize_command(app);
   memembed::cli::add_memory_command(app);
+  memembed::cli::add_tune_command(app);
 
   try {
     app.parse(argc, argv);

@@ -70,6 +70,7 @@ void Progress::draw(bool final_line) {
     line = fmt::format("{}: {} {}, {:.1f} {}/s, elapsed {}", label_, done_, unit_, rate, unit_,
                        format_duration(elapsed));
   }
+  if (!detail_.empty()) line += ", " + detail_;
   std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");
   std::fflush(stderr);
 }
