@@ -127,43 +127,94 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const int64_t* mask_data = mask.data_ptr<int64_t>();
   float* out_data = output.data_ptr<float>();
   const int64_t out_row = q_heads * head_dim;
+  const bool structural = pattern.causal || pattern.window_radius >= 0;
+  constexpr float kMinusInfinity = -std::numeric_limits<float>::infinity();
 
   // One task per (batch row, query head). Inside the parallel region OpenBLAS runs each sgemm on
   // the calling thread, so the tasks are the only parallelism and nothing waits on a barrier.
   at::parallel_for(0, batch * q_heads, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(length * length));
+    // The worker's whole scratch: a fixed tile of scores, the padding bias of one row of keys (so
+    // the inner loops add instead of branching) and two numbers per query.
+    std::vector<float> scores(static_cast<size_t>(kAttentionQueryTile * kAttentionKeyTile));
+    std::vector<float> key_bias(static_cast<size_t>(length));
+    float running_max[kAttentionQueryTile], running_sum[kAttentionQueryTile];
     for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / q_heads, h = task % q_heads, kv = h / group;
       const float* qb = q_data + b * q.stride(0) + h * q.stride(2);
       const float* kb = k_data + b * k.stride(0) + kv * k.stride(2);
       const float* vb = v_data + b * v.stride(0) + kv * v.stride(2);
+      float* ob = out_data + b * length * out_row + h * head_dim;
       const int64_t* keep = mask_data + b * length;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(length),
-                  static_cast<blasint>(length), static_cast<blasint>(head_dim), static_cast<float>(scale), qb,
-                  static_cast<blasint>(q.stride(1)), kb, static_cast<blasint>(k.stride(1)), 0.0f, scores.data(),
-                  static_cast<blasint>(length));
-      for (int64_t i = 0; i < length; ++i) {
-        float* row = scores.data() + i * length;
-        const KeyRange range = key_range(i, length, pattern);
-        float maximum = -std::numeric_limits<float>::infinity();
-        for (int64_t j = range.first; j <= range.last; ++j) {
-          if (keep[j] != 0) maximum = std::max(maximum, row[j]);
+      // Keys outside [first_key, last_key] are padding for every query: never computed.
+      int64_t first_key = length, last_key = -1;
+      for (int64_t j = 0; j < length; ++j) {
+        key_bias[static_cast<size_t>(j)] = keep[j] != 0 ? 0.0f : kMinusInfinity;
+        if (keep[j] != 0) {
+          first_key = std::min(first_key, j);
+          last_key = j;
         }
-        // Keys outside the range or masked get -inf, i.e. weight 0 after the exponential.
-        for (int64_t j = 0; j < length; ++j) {
-          const bool visible = j >= range.first && j <= range.last && keep[j] != 0;
-          row[j] = visible ? row[j] - maximum : -std::numeric_limits<float>::infinity();
-        }
-        exp_non_positive(row, length);
-        float total = 0.0f;
-        for (int64_t j = 0; j < length; ++j) total += row[j];
-        const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
-        for (int64_t j = 0; j < length; ++j) row[j] *= inverse;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(length),
-                  static_cast<blasint>(head_dim), static_cast<blasint>(length), 1.0f, scores.data(),
-                  static_cast<blasint>(length), vb, static_cast<blasint>(v.stride(1)), 0.0f,
-                  out_data + b * length * out_row + h * head_dim, static_cast<blasint>(out_row));
+
+      for (int64_t q0 = 0; q0 < length; q0 += kAttentionQueryTile) {
+        const int64_t rows = std::min(kAttentionQueryTile, length - q0);
+        // Keys any query of this tile may see.
+        const KeyRange tile_keys{std::max(first_key, key_range(q0, length, pattern).first),
+                                 std::min(last_key, key_range(q0 + rows - 1, length, pattern).last)};
+        std::fill(running_max, running_max + rows, kMinusInfinity);
+        std::fill(running_sum, running_sum + rows, 0.0f);
+        bool first_tile = true;
+        for (int64_t k0 = tile_keys.first; k0 <= tile_keys.last; k0 += kAttentionKeyTile) {
+          const int64_t columns = std::min(kAttentionKeyTile, tile_keys.last + 1 - k0);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows),
+                      static_cast<blasint>(columns), static_cast<blasint>(head_dim), static_cast<float>(scale),
+                      qb + q0 * q.stride(1), static_cast<blasint>(q.stride(1)), kb + k0 * k.stride(1),
+                      static_cast<blasint>(k.stride(1)), 0.0f, scores.data(), static_cast<blasint>(kAttentionKeyTile));
+          // Online softmax: each row keeps its running maximum and sum; the output accumulated so
+          // far is rescaled whenever the maximum grows, and divided by the sum at the end.
+          for (int64_t i = 0; i < rows; ++i) {
+            float* row = scores.data() + i * kAttentionKeyTile;
+            const float* bias = key_bias.data() + k0;
+            int64_t lo = 0, hi = columns - 1;  // visible columns, before padding
+            if (structural) {
+              const KeyRange range = key_range(q0 + i, length, pattern);
+              lo = std::clamp<int64_t>(range.first - k0, 0, columns);
+              hi = std::clamp<int64_t>(range.last - k0, lo - 1, columns - 1);
+            }
+            float tile_max = kMinusInfinity;
+            for (int64_t j = lo; j <= hi; ++j) tile_max = std::max(tile_max, row[j] + bias[j]);
+            const float new_max = std::max(running_max[i], tile_max);
+            if (new_max == kMinusInfinity) {  // nothing visible yet: the row stays empty
+              std::fill(row, row + columns, 0.0f);
+              continue;
+            }
+            for (int64_t j = 0; j < lo; ++j) row[j] = kMinusInfinity;
+            for (int64_t j = lo; j <= hi; ++j) row[j] = row[j] + bias[j] - new_max;
+            for (int64_t j = hi + 1; j < columns; ++j) row[j] = kMinusInfinity;
+            exp_non_positive(row, columns);
+            float total = 0.0f;
+            for (int64_t j = 0; j < columns; ++j) total += row[j];
+            const float correction = std::exp(running_max[i] - new_max);  // 0 on the first visible tile
+            running_sum[i] = running_sum[i] * correction + total;
+            running_max[i] = new_max;
+            if (!first_tile && correction != 1.0f) {
+              float* accumulated = ob + (q0 + i) * out_row;
+              for (int64_t d = 0; d < head_dim; ++d) accumulated[d] *= correction;
+            }
+          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows),
+                      static_cast<blasint>(head_dim), static_cast<blasint>(columns), 1.0f, scores.data(),
+                      static_cast<blasint>(kAttentionKeyTile), vb + k0 * v.stride(1),
+                      static_cast<blasint>(v.stride(1)), first_tile ? 0.0f : 1.0f, ob + q0 * out_row,
+                      static_cast<blasint>(out_row));
+          first_tile = false;
+        }
+        for (int64_t i = 0; i < rows; ++i) {
+          float* accumulated = ob + (q0 + i) * out_row;
+          // A row with no visible key (a padded query under a causal mask) attends to nothing.
+          const float inverse = running_sum[i] > 0.0f ? 1.0f / running_sum[i] : 0.0f;
+          for (int64_t d = 0; d < head_dim; ++d) accumulated[d] = first_tile ? 0.0f : accumulated[d] * inverse;
+        }
+      }
     }
   });
   return output;

@@ -31,8 +31,14 @@ struct AttentionPattern {
 // head h / (Hq / Hkv)); each may be a strided view (e.g. into a packed projection) as long as D is
 // contiguous. attention_mask: [B, L] int64, 0 marks padded keys. Returns [B, L, Hq * D].
 //
-// Inference runs a fused per-(batch, head) kernel: two sgemm calls with the softmax in between,
-// on an L x L tile that stays in cache. When autograd needs the graph it runs attention_reference.
+// Inference runs a fused per-(batch, head) kernel tiled over queries and keys with an online
+// softmax (running maximum and sum per query, as in FlashAttention): per key tile, two sgemm calls
+// with the exponentials in between. Each worker's scratch is one kAttentionQueryTile x
+// kAttentionKeyTile score tile plus O(L) floats, whatever the sequence length, so 32k-token contexts
+// need no L x L matrix. Keys that are padding for the whole row, and key tiles outside a causal or
+// sliding-window pattern, are skipped. When autograd needs the graph it runs attention_reference.
+constexpr int64_t kAttentionQueryTile = 64;
+constexpr int64_t kAttentionKeyTile = 512;
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& attention_mask,
                      const AttentionPattern& pattern, double scale);
 // The same computation composed from differentiable ATen ops (matmul, masked softmax).
