@@ -152,7 +152,7 @@ class Embedder {
 // ---- Ranking ------------------------------------------------------------------------------------
 
 using retrieval::Fusion;  // zscore (default), minmax, rrf: see memembed/retrieval.h
-inline constexpr double kDefaultFusionWeight = 0.3;
+using retrieval::kDefaultFusionWeight;
 
 struct RankingOptions {
   Fusion fusion = Fusion::ZScore;
@@ -160,7 +160,7 @@ struct RankingOptions {
   // stored in the store, else kDefaultFusionWeight.
   std::optional<double> fusion_weight;
   double rrf_k = 60.0;
-  size_t candidate_depth = 100;  // candidates taken from each side before fusion (>= limit)
+  size_t candidate_depth = retrieval::kDefaultCandidateDepth;  // per side before fusion (>= limit)
   double relevance_weight = 0.7;
   double recency_weight = 0.3;
   double decay_per_hour = 0.01;  // recency = exp(-decay * age_hours)
@@ -364,9 +364,10 @@ class MemoryStore {
   // transaction. Interrupted (stop, crash): rerun to resume.
   ReindexResult reindex(std::shared_ptr<const Embedder> target, const ReindexOptions& options);
 
-  // Chooses the dense fusion weight on the store's own memories (self-supervised queries), stores
-  // it as the store's setting and returns it.
-  double calibrate_fusion();
+  // Chooses the dense fusion weight on the store's own memories (inverse-cloze queries, the
+  // conservative rule of retrieval::FusionTuner) with the serving model, and stores it: searches
+  // without an explicit RankingOptions::fusion_weight use it from then on.
+  retrieval::FusionTuning calibrate_fusion();
 
   MemoryBackend& backend();
   const StoreOptions& options() const;

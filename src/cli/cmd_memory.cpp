@@ -58,6 +58,12 @@ void add_store_options(CLI::App* command, StoreArgs& args, bool ranking) {
   command->add_option("--decay", args.decay, "recency decay per hour: exp(-decay * age_hours)")->capture_default_str();
 }
 
+// The config's fusion weight, when --fusion-weight does not override it.
+std::optional<double> config_fusion_weight(const StoreArgs& args) {
+  if (args.config.empty()) return std::nullopt;
+  return select::load_embedder_config(args.config).fusion_weight;
+}
+
 std::shared_ptr<const Embedder> load_embedder(const StoreArgs& args) {
   if (!args.config.empty() && !args.model.empty()) throw invalid_input("give --config or --model, not both");
   embed::EncoderOptions encoder;
@@ -78,7 +84,7 @@ std::unique_ptr<MemoryStore> open_store(const StoreArgs& args, bool maintenance 
   options.allow_model_mismatch = maintenance;
   options.data_label = args.data;
   options.ranking.fusion = retrieval::parse_fusion(args.fusion);
-  options.ranking.fusion_weight = args.fusion_weight;
+  options.ranking.fusion_weight = args.fusion_weight ? args.fusion_weight : config_fusion_weight(args);
   options.ranking.mmr = args.mmr;
   options.ranking.mmr_lambda = args.mmr_lambda;
   options.ranking.relevance_weight = args.relevance_weight;
@@ -359,6 +365,24 @@ void add_memory_command(CLI::App& app) {
              {"serving_model", s.serving_model ? model_json(*s.serving_model) : Json(nullptr)},
              {"fusion", s.fusion},
              {"fusion_weight", s.fusion_weight}});
+    });
+  }
+
+  // calibrate
+  {
+    auto a = std::make_shared<StoreArgs>();
+    auto* c = memory->add_subcommand(
+        "calibrate", "Choose the BM25 + dense fusion weight on the store's own memories; keep it in the store (and in --config)");
+    add_store_options(c, *a, false);
+    c->callback([a] {
+      auto store = open_store(*a);
+      const retrieval::FusionTuning t = store->calibrate_fusion();
+      if (!a->config.empty()) {  // the embedder config carries the weight
+        select::EmbedderConfig config = select::load_embedder_config(a->config);
+        config.fusion_weight = t.weight;
+        select::save_embedder_config(a->config, config);
+      }
+      print({{"fusion_weight", t.weight}, {"best_weight", t.best_weight}, {"queries", t.queries}, {"reason", t.reason}});
     });
   }
 

@@ -672,4 +672,33 @@ ReindexResult MemoryStore::reindex(std::shared_ptr<const Embedder> target, const
   return result;
 }
 
+// ---- Calibration --------------------------------------------------------------------------------
+
+retrieval::FusionTuning MemoryStore::calibrate_fusion() {
+  Impl& s = *impl_;
+  std::shared_ptr<const Embedder> embedder;
+  {
+    std::shared_lock lock(s.sets_mutex);
+    embedder = s.serving_embedder;
+  }
+  if (!embedder) throw invalid_input("calibrate: open the store with its model (--model or --config)");
+  std::vector<std::string> documents;
+  std::string cursor;
+  const Timestamp now = now_micros();
+  while (true) {
+    const std::vector<MemoryEntry> batch = s.backend->scan(cursor, 1024);
+    if (batch.empty()) break;
+    for (const MemoryEntry& e : batch) {
+      if (!e.expires_at || *e.expires_at > now) documents.push_back(e.content);
+    }
+    cursor = batch.back().id;
+  }
+  const retrieval::FusionTuning tuning = retrieval::tune_fusion_on_documents(
+      documents, [&](const std::vector<std::string>& texts) { return embedder->embed_documents(texts); },
+      [&](const std::vector<std::string>& texts) { return embedder->embed_queries(texts, std::nullopt); },
+      retrieval::FusionOptions{s.options.ranking.fusion, kDefaultFusionWeight, s.options.ranking.rrf_k});
+  s.backend->set_setting(kFusionWeightSetting, fmt::format("{}", tuning.weight));
+  return tuning;
+}
+
 }  // namespace memembed::memory
