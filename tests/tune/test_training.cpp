@@ -11,6 +11,10 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+
 #include <chrono>
 #include <thread>
 
@@ -148,6 +152,60 @@ TEST_F(Training, TwoRanksMatchOneRank) {
   for (pid_t pid : ranks) EXPECT_EQ(wait_for(pid), 0);
   EXPECT_LE(max_diff(table(dir_ / "single" / "model"), table(dir_ / "rank0" / "model")), 1e-5);
   EXPECT_FALSE(fs::exists(dir_ / "rank1" / "model"));  // rank 0 writes the model
+}
+
+}  // namespace
+
+namespace {
+
+at::Tensor embed_texts(const model::SentenceTransformer& model, const std::vector<std::string>& texts) {
+  c10::InferenceMode guard;
+  std::vector<std::vector<text::TokenId>> ids;
+  for (const auto& text : texts) ids.push_back(model.tokenizer().encode(text).ids);
+  std::vector<const std::vector<text::TokenId>*> rows;
+  for (const auto& row : ids) rows.push_back(&row);
+  model::Features features = model::pad_batch(rows, model.tokenizer());
+  return model.forward(features).clone();
+}
+
+TEST(TransformerTraining, BertTrainsAndItsExportReloadsExactly) {
+  const fs::path base = fixture_dir("bert-tiny");
+  MEMEMBED_REQUIRE_SHARED(base);
+  const fs::path dir = temp_dir("bert");
+  write_documents(dir / "docs", 6, 6);
+  tune::GenerateOptions generate;
+  generate.docs = {dir / "docs"};
+  generate.data_dir = dir / "data";
+  generate.eval_dir = dir / "eval";
+  generate.chunking.max_words = 40;
+  tune::generate_training_data(generate);
+  tune::MineOptions mine;
+  mine.data_dir = dir / "data";
+  mine.base_model = base;
+  mine.threads = 1;
+  tune::mine_hard_negatives(mine);
+  tune::TrainOptions options;
+  options.data_dir = dir / "data";
+  options.base_model = base;
+  options.train_dir = dir / "train";
+  options.export_dir = dir / "model";
+  options.batch_size = 8;
+  options.mini_batch = 4;  // GradCache through the differentiable attention path
+  options.max_steps = 2;
+  options.learning_rate = 1e-3;
+  options.threads = 1;
+  options.show_progress = false;
+  const tune::TrainResult result = tune::train_model(options);
+  EXPECT_EQ(result.steps, 2u);
+  EXPECT_TRUE(std::isfinite(result.final_loss));
+
+  const std::vector<std::string> texts = {"the team reviewed the budget report", "alice visited the hospital", ""};
+  const auto trained = model::SentenceTransformer::load(dir / "model");
+  const auto original = model::SentenceTransformer::load(base);
+  EXPECT_GT((embed_texts(*trained, texts) - embed_texts(*original, texts)).abs().max().item<double>(), 1e-5);
+  trained->save(dir / "again");
+  const auto reloaded = model::SentenceTransformer::load(dir / "again");
+  EXPECT_LE((embed_texts(*trained, texts) - embed_texts(*reloaded, texts)).abs().max().item<double>(), 1e-6);
 }
 
 }  // namespace
