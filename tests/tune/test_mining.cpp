@@ -10,7 +10,6 @@
 using namespace memembed;
 using memembed::testing::fixture_dir;
 using memembed::testing::temp_dir;
-using memembed::testing::write_documents;
 namespace fs = std::filesystem;
 
 namespace {
@@ -25,12 +24,7 @@ TEST(Mining, FilterHoldsAndSlotsAddUp) {
   const fs::path model = fixture_dir("static-glove-25d");
   MEMEMBED_REQUIRE_SHARED(model);
   const fs::path dir = temp_dir("mine");
-  write_documents(dir / "docs", 12, 8);
-  tune::GenerateOptions generate;
-  generate.docs = {dir / "docs"};
-  generate.data_dir = dir / "data";
-  generate.eval_dir = dir / "eval";
-  tune::generate_training_data(generate);
+  memembed::testing::prepare_training_data(dir, 12, 8);
 
   // GloVe means of sentences from one template are all alike (cosine ~0.99): at 0.95 the filter
   // drops nearly every candidate; at 0.999 many pass.

@@ -23,7 +23,6 @@ extern char** environ;
 using namespace memembed;
 using memembed::testing::fixture_dir;
 using memembed::testing::temp_dir;
-using memembed::testing::write_documents;
 namespace fs = std::filesystem;
 
 namespace {
@@ -34,17 +33,7 @@ class Training : public ::testing::Test {
     model_ = fixture_dir("static-glove-25d");
     MEMEMBED_REQUIRE_SHARED(model_);
     dir_ = temp_dir("train");
-    write_documents(dir_ / "docs", 8, 8);
-    tune::GenerateOptions generate;
-    generate.docs = {dir_ / "docs"};
-    generate.data_dir = dir_ / "data";
-    generate.eval_dir = dir_ / "eval";
-    tune::generate_training_data(generate);
-    tune::MineOptions mine;
-    mine.data_dir = dir_ / "data";
-    mine.base_model = model_;
-    mine.threads = 1;
-    tune::mine_hard_negatives(mine);
+    memembed::testing::prepare_training_data(dir_, 8, 8, model_);
   }
 
   std::vector<std::string> train_arguments(const fs::path& out, size_t steps) const {
@@ -172,18 +161,7 @@ TEST(TransformerTraining, BertTrainsAndItsExportReloadsExactly) {
   const fs::path base = fixture_dir("bert-tiny");
   MEMEMBED_REQUIRE_SHARED(base);
   const fs::path dir = temp_dir("bert");
-  write_documents(dir / "docs", 6, 6);
-  tune::GenerateOptions generate;
-  generate.docs = {dir / "docs"};
-  generate.data_dir = dir / "data";
-  generate.eval_dir = dir / "eval";
-  generate.chunking.max_words = 40;
-  tune::generate_training_data(generate);
-  tune::MineOptions mine;
-  mine.data_dir = dir / "data";
-  mine.base_model = base;
-  mine.threads = 1;
-  tune::mine_hard_negatives(mine);
+  memembed::testing::prepare_training_data(dir, 6, 6, base, 40);
   tune::TrainOptions options;
   options.data_dir = dir / "data";
   options.base_model = base;

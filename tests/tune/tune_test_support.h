@@ -3,6 +3,7 @@
 #pragma once
 
 #include "fixture_support.h"
+#include "memembed/tune.h"
 
 #include <random>
 #include <string>
@@ -37,6 +38,25 @@ inline void write_documents(const std::filesystem::path& dir, size_t files, size
     }
     write_file(dir / ("note-" + std::to_string(f) + ".md"), text);
   }
+}
+
+// Documents under <dir>/docs, then `tune generate` into <dir>/data and <dir>/eval, and (when a
+// model is given) `tune mine` with it.
+inline void prepare_training_data(const std::filesystem::path& dir, size_t files, size_t paragraphs,
+                                  const std::filesystem::path& mining_model = {}, size_t chunk_words = 200) {
+  write_documents(dir / "docs", files, paragraphs);
+  tune::GenerateOptions generate;
+  generate.docs = {dir / "docs"};
+  generate.data_dir = dir / "data";
+  generate.eval_dir = dir / "eval";
+  generate.chunking.max_words = chunk_words;
+  tune::generate_training_data(generate);
+  if (mining_model.empty()) return;
+  tune::MineOptions mine;
+  mine.data_dir = dir / "data";
+  mine.base_model = mining_model;
+  mine.threads = 1;
+  tune::mine_hard_negatives(mine);
 }
 
 }  // namespace memembed::testing
