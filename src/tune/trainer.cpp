@@ -129,20 +129,21 @@ class Trainer {
     // filter left empty) stay zero vectors and are masked out of the loss.
     std::vector<const std::vector<text::TokenId>*> queries, documents;
     std::vector<int64_t> query_slots, document_slots;
-    at::Tensor local_query_valid = at::zeros({static_cast<int64_t>(per_rank)}, at::kBool);
-    at::Tensor local_document_valid = at::zeros({static_cast<int64_t>(per_rank * slots)}, at::kBool);
+    // Float masks: Gloo gathers no booleans.
+    at::Tensor local_query_valid = at::zeros({static_cast<int64_t>(per_rank)});
+    at::Tensor local_document_valid = at::zeros({static_cast<int64_t>(per_rank * slots)});
     for (size_t i = 0; i < per_rank; ++i) {
       const size_t index = rank * per_rank + i;
       if (index >= global_batch.size()) break;
       const size_t example = global_batch[index];
       queries.push_back(&set_.query_tokens[example]);
       query_slots.push_back(static_cast<int64_t>(i));
-      local_query_valid[static_cast<int64_t>(i)] = true;
+      local_query_valid[static_cast<int64_t>(i)] = 1;
       const auto& rows = set_.documents[example];
       for (size_t d = 0; d < rows.size(); ++d) {
         documents.push_back(&set_.chunk_tokens[static_cast<size_t>(rows[d])]);
         document_slots.push_back(static_cast<int64_t>(i * slots + d));
-        local_document_valid[static_cast<int64_t>(i * slots + d)] = true;
+        local_document_valid[static_cast<int64_t>(i * slots + d)] = 1;
       }
     }
     at::Tensor local_queries = at::zeros({static_cast<int64_t>(per_rank), dim});
@@ -154,8 +155,8 @@ class Trainer {
     }
     const at::Tensor all_queries = gather(local_queries).requires_grad_(true);
     const at::Tensor all_documents = gather(local_documents).requires_grad_(true);
-    const at::Tensor query_valid = gather(local_query_valid);
-    const at::Tensor document_valid = gather(local_document_valid);
+    const at::Tensor query_valid = gather(local_query_valid).gt(0);
+    const at::Tensor document_valid = gather(local_document_valid).gt(0);
 
     const at::Tensor loss = info_nce(all_queries, all_documents, query_valid, document_valid, slots);
     loss.backward();
