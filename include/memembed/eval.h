@@ -29,6 +29,8 @@
 //    `trec_eval -c -m ndcg_cut.10 qrels.trec run.trec` reproduces the reported ndcg_at_10.
 #pragma once
 
+#include "memembed/precision.h"
+
 #include <atomic>
 #include <cstddef>
 #include <filesystem>
@@ -56,6 +58,7 @@ struct EvalOptions {
   bool overwrite = false;          // recompute subsets that already have a result file
   int threads = 0;                 // 0 = all cores
   size_t batch_size = 64;          // texts per model batch
+  Precision precision = Precision::F32;  // of the model's linear layers
   std::string split = "test";      // BEIR qrels/<split>.tsv
   std::string memory_type;         // for task paths that name no memory type (e.g. BEIR)
   std::filesystem::path instructions_file;  // instead of the nearest task_instructions.json

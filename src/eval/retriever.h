@@ -5,6 +5,7 @@
 // selection happen in the harness, identically for every retriever.
 #pragma once
 
+#include "memembed/precision.h"
 #include "task_loader.h"
 
 #include <atomic>
@@ -38,6 +39,7 @@ struct RetrieverConfig {
   size_t max_tokens = 1024;
   int threads = 0;
   size_t batch_size = 64;
+  Precision precision = Precision::F32;
   std::filesystem::path cache_dir;  // empty: no embedding cache
   const std::atomic<bool>* stop = nullptr;
 };

@@ -63,6 +63,7 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
   install_buffer_pool();
   std::unique_ptr<SentenceTransformer> model(new SentenceTransformer());
   model->source_dir_ = dir;
+  model->precision_ = plan_precision(options.precision);
   model->name_ = fs::absolute(dir).lexically_normal().filename().string();
   if (model->name_.empty()) model->name_ = fs::absolute(dir).lexically_normal().parent_path().filename().string();
 
@@ -76,7 +77,7 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
       if (!model->modules_.empty()) {
         throw invalid_input("{}: only the first module may be a Transformer", (dir / "modules.json").string());
       }
-      auto transformer = TransformerModule::load(module_dir);
+      auto transformer = TransformerModule::load(module_dir, model->precision_.effective);
       model->architecture_ = transformer->config().architecture();
       model->hidden_size_ = static_cast<size_t>(transformer->backbone().hidden_size());
       model->max_seq_length_ = transformer->max_seq_length();
