@@ -14,6 +14,7 @@ packages=(
   libsqlite3-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
   postgresql postgresql-server-dev-15 libpq-dev
   libgloo-dev
+  libdnnl-dev
   python3
 )
 

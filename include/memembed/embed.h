@@ -7,6 +7,7 @@
 #pragma once
 
 #include "memembed/text.h"
+#include "memembed/precision.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +43,9 @@ struct EncoderOptions {
   size_t max_seq_length = 0;       // 0 = the model's max_seq_length; else min(model, this)
   size_t truncate_dim = 0;         // Matryoshka: keep the first N dims, then re-normalise (0 = all)
   bool show_progress = false;      // progress line on stderr (items, rate, ETA)
+  // Precision of the transformer's linear layers (f32, bf16, int8), applied when the Encoder loads
+  // the model; model().precision() says what runs on this CPU and why.
+  Precision precision = Precision::F32;
 };
 
 struct EncodeStats {
@@ -81,6 +85,8 @@ class Encoder {
   size_t dimension() const;             // after truncate_dim
   size_t max_seq_length() const;
   std::string model_name() const;
+  // The precision asked for and what runs on this CPU (notice set when it fell back to f32).
+  const model::PrecisionPlan& precision() const;
   const model::SentenceTransformer& model() const { return *model_; }
   const EncoderOptions& options() const { return options_; }
 

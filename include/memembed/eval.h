@@ -30,6 +30,7 @@
 #pragma once
 
 #include "memembed/retrieval.h"
+#include "memembed/precision.h"
 
 #include <atomic>
 #include <cstddef>
@@ -59,6 +60,7 @@ struct EvalOptions {
   bool overwrite = false;          // recompute subsets that already have a result file
   int threads = 0;                 // 0 = all cores
   size_t batch_size = 64;          // texts per model batch
+  Precision precision = Precision::F32;  // of the model's linear layers
   std::string split = "test";      // BEIR qrels/<split>.tsv
   std::string memory_type;         // for task paths that name no memory type (e.g. BEIR)
   std::filesystem::path instructions_file;  // instead of the nearest task_instructions.json

@@ -9,9 +9,11 @@
 // Each stage reads and adds entries of a shared Features record (input ids, attention mask, token
 // embeddings, sentence embedding), exactly as sentence-transformers' modules pass a features dict.
 // The Transformer stage is built from `config.json` by the architecture registry (BERT, Gemma3
-// bidirectional, Qwen3, ...) with weights read from safetensors. Everything computes in float32.
+// bidirectional, Qwen3, ...) with weights read from safetensors. Everything computes in float32,
+// except the transformer's linear layers when a lower Precision is asked for.
 #pragma once
 
+#include "memembed/precision.h"
 #include "memembed/text.h"
 
 #include <ATen/ATen.h>
@@ -58,6 +60,8 @@ class Module {
 struct LoadOptions {
   // Overrides sentence_bert_config.json max_seq_length (0 = keep the model's own).
   size_t max_seq_length = 0;
+  // Precision of the transformer's linear layers (see Precision); falls back per plan_precision.
+  Precision precision = Precision::F32;
 };
 
 class SentenceTransformer {
@@ -76,6 +80,8 @@ class SentenceTransformer {
 
   const std::string& name() const { return name_; }           // directory name
   const std::string& architecture() const { return architecture_; }
+  // The precision requested at load time and what runs (see plan_precision).
+  const PrecisionPlan& precision() const { return precision_; }
   size_t max_seq_length() const { return max_seq_length_; }   // special tokens included; 0 = no limit
   // Whether texts are tokenised with the tokenizer's special tokens ([CLS] ... [SEP]); static
   // embedding models average plain word tokens.
@@ -106,6 +112,7 @@ class SentenceTransformer {
 
   std::string name_;
   std::string architecture_;
+  PrecisionPlan precision_;
   std::filesystem::path source_dir_;
   std::shared_ptr<const text::Tokenizer> tokenizer_;
   std::vector<std::unique_ptr<Module>> modules_;

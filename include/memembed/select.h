@@ -89,6 +89,7 @@ struct Throughput {
   double mean_tokens_per_text = 0;
   int threads = 0;
   std::string device = "cpu";
+  std::string precision = "f32";  // of the linear layers when measured (bench --precision)
   std::string source;  // the bench file
 };
 
@@ -278,6 +279,7 @@ struct EmbedderConfig {
   int dims = 0;
   std::string device = "cpu";  // "cpu" / "cuda"
   std::string dtype = "f32";   // "f32" / "bf16"
+  std::string precision = "f32";  // local engine's linear layers: "f32" / "bf16" / "int8"
   std::string query_prompt;     // used when a category has no instruction
   std::string document_prompt;  // documents never get instructions
   std::string instruction_template = "Instruct: {instruction}\nQuery:";

@@ -1,6 +1,7 @@
 // memembed bench: encoder throughput on a reproducible workload, next to the sgemm ceiling of the
 // same machine on the model's own matrix shapes, so results read as a fraction of what BLAS allows.
 #include "commands.h"
+#include "precision_option.h"
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/json_io.h"
@@ -12,7 +13,10 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <memory>
+#include <vector>
 
 namespace memembed::cli {
 
@@ -31,6 +35,7 @@ struct BenchArguments {
   std::string json_output;
   std::string random_dir;
   uint64_t random_seed = 1;
+  std::vector<std::string> precisions = {"f32"};
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -60,6 +65,60 @@ double sgemm_ceiling(const std::vector<std::pair<int64_t, int64_t>>& shapes, int
   return flops / seconds_since(start) / 1e9;
 }
 
+// One precision under test: its encoder and its best run so far.
+struct Contender {
+  Precision precision;
+  std::unique_ptr<embed::Encoder> encoder;
+  double load_seconds = 0;
+  embed::EncodeStats best;
+  embed::Embeddings vectors;  // of the workload, for agreement with the baseline
+};
+
+// Smallest and mean cosine similarity between corresponding rows.
+std::pair<double, double> agreement(const embed::Embeddings& a, const embed::Embeddings& b) {
+  double smallest = 1.0, total = 0.0;
+  for (size_t r = 0; r < a.rows; ++r) {
+    double dot = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < a.dim; ++i) {
+      dot += static_cast<double>(a.row(r)[i]) * b.row(r)[i];
+      aa += static_cast<double>(a.row(r)[i]) * a.row(r)[i];
+      bb += static_cast<double>(b.row(r)[i]) * b.row(r)[i];
+    }
+    const double cosine = aa > 0 && bb > 0 ? dot / std::sqrt(aa * bb) : (aa == bb ? 1.0 : 0.0);
+    smallest = std::min(smallest, cosine);
+    total += cosine;
+  }
+  return {smallest, a.rows > 0 ? total / static_cast<double>(a.rows) : 1.0};
+}
+
+Json contender_report(const Contender& c, double ceiling, const Contender& baseline) {
+  const embed::EncodeStats& stats = c.best;
+  const double achieved = stats.flops / stats.seconds / 1e9;
+  const model::PrecisionPlan& plan = c.encoder->precision();
+  const auto [min_cosine, mean_cosine] = agreement(c.vectors, baseline.vectors);
+  return {
+      {"precision", to_string(plan.requested)},
+      {"precision_effective", to_string(plan.effective)},
+      {"precision_kernel", plan.kernel},
+      {"precision_notice", plan.notice},
+      {"texts", stats.texts},
+      {"tokens", stats.tokens},
+      {"mean_tokens_per_text", static_cast<double>(stats.tokens) / static_cast<double>(stats.texts)},
+      {"batches", stats.batches},
+      {"seconds", stats.seconds},
+      {"load_seconds", c.load_seconds},
+      {"texts_per_second", static_cast<double>(stats.texts) / stats.seconds},
+      {"tokens_per_second", static_cast<double>(stats.tokens) / stats.seconds},
+      {"speedup_vs_baseline", baseline.best.seconds / stats.seconds},
+      {"min_cosine_vs_baseline", min_cosine},
+      {"mean_cosine_vs_baseline", mean_cosine},
+      {"achieved_gflops", achieved},
+      {"sgemm_ceiling_gflops", ceiling},
+      {"fraction_of_sgemm", achieved / ceiling},
+      {"padding_waste", 1.0 - static_cast<double>(stats.tokens) / static_cast<double>(stats.padded_tokens)},
+  };
+}
+
 void run_bench(const BenchArguments& args) {
   if (!args.random_dir.empty()) {
     model::write_random_weights(args.random_dir, args.random_seed);
@@ -68,6 +127,7 @@ void run_bench(const BenchArguments& args) {
     return;
   }
   if (args.model.empty()) throw invalid_input("--model is required (or --random-weights DIR)");
+  if (args.repeats < 1) throw invalid_input("--repeats must be at least 1");
   const std::vector<std::string> texts =
       args.workload.empty() ? embed::synthetic_workload(args.texts, args.seed) : read_texts(args.workload);
   if (texts.empty()) throw invalid_input("the workload has no texts");
@@ -77,64 +137,78 @@ void run_bench(const BenchArguments& args) {
   options.max_batch_size = args.batch_size;
   options.max_batch_tokens = args.batch_tokens;
   options.max_seq_length = args.max_seq_length;
-  const auto load_start = std::chrono::steady_clock::now();
-  const embed::Encoder encoder(args.model, options);
-  const double load_seconds = seconds_since(load_start);
+  std::vector<Contender> contenders;
+  for (const std::string& name : args.precisions) {
+    Contender c;
+    c.precision = parse_precision(name, "--precision");
+    announce_precision(c.precision);
+    options.precision = c.precision;
+    const auto load_start = std::chrono::steady_clock::now();
+    c.encoder = std::make_unique<embed::Encoder>(args.model, options);
+    c.load_seconds = seconds_since(load_start);
+    // Warm-up on a slice, so first-touch allocation and thread start-up are not timed.
+    c.encoder->encode(std::vector<std::string>(texts.begin(), texts.begin() + std::min<size_t>(texts.size(), 64)));
+    contenders.push_back(std::move(c));
+  }
+  const embed::Encoder& first = *contenders.front().encoder;
 
-  // Warm-up on a slice, so first-touch allocation and thread start-up are not timed.
-  encoder.encode(std::vector<std::string>(texts.begin(), texts.begin() + std::min<size_t>(texts.size(), 64)));
-
-  // Best of `repeats` for both the encoder and the sgemm probe, interleaved, so that a slow
-  // moment of a shared machine does not decide the ratio.
-  if (args.repeats < 1) throw invalid_input("--repeats must be at least 1");
-  embed::EncodeStats stats;
+  // Best of `repeats` for every precision and the sgemm probe, interleaved round by round, so that
+  // a slow moment of a shared machine does not decide a ratio.
   double ceiling = 0;
   uint64_t peak_rss = 0;
   for (int round = 0; round < args.repeats; ++round) {
-    embed::EncodeStats attempt;
-    encoder.encode(texts, "", &attempt);
-    if (round == 0) peak_rss = peak_rss_bytes();  // the encoder's high-water mark, before any probe
-    if (round == 0 || attempt.seconds < stats.seconds) stats = attempt;
-    const auto mean_rows = static_cast<int64_t>(attempt.padded_tokens / std::max<size_t>(1, attempt.batches));
-    ceiling = std::max(ceiling, sgemm_ceiling(encoder.model().linear_shapes(), std::max<int64_t>(1, mean_rows)));
+    for (Contender& c : contenders) {
+      embed::EncodeStats attempt;
+      c.vectors = c.encoder->encode(texts, "", &attempt);
+      if (round == 0 || attempt.seconds < c.best.seconds) c.best = attempt;
+    }
+    if (round == 0) peak_rss = peak_rss_bytes();  // the encoders' high-water mark, before any probe
+    const embed::EncodeStats& shape = contenders.front().best;
+    const auto mean_rows = static_cast<int64_t>(shape.padded_tokens / std::max<size_t>(1, shape.batches));
+    ceiling = std::max(ceiling, sgemm_ceiling(first.model().linear_shapes(), std::max<int64_t>(1, mean_rows)));
   }
-  const double achieved = stats.flops / stats.seconds / 1e9;
-  const double padding_waste = 1.0 - static_cast<double>(stats.tokens) / static_cast<double>(stats.padded_tokens);
 
-  const Json report = {
-      {"model", encoder.model_name()},
+  const Contender& baseline = contenders.front();
+  // The top level is the first precision's record (the schema `recommend --bench` reads), the
+  // others follow under "precisions", each with its speed-up over the first.
+  Json report = contender_report(baseline, ceiling, baseline);
+  report.update({
+      {"model", first.model_name()},
       {"model_dir", args.model},
-      {"architecture", encoder.model().architecture()},
+      {"architecture", first.model().architecture()},
       {"workload", args.workload.empty() ? fmt::format("synthetic(count={}, seed={})", args.texts, args.seed) : args.workload},
       {"threads", model::compute_threads()},
       {"batch_policy", fmt::format("length-sorted, <= {} texts and <= {} padded tokens per batch, max_seq_length {}",
-                                   options.max_batch_size, options.max_batch_tokens, encoder.max_seq_length())},
+                                   options.max_batch_size, options.max_batch_tokens, first.max_seq_length())},
       {"repeats", args.repeats},
-      {"texts", stats.texts},
-      {"tokens", stats.tokens},
-      {"mean_tokens_per_text", static_cast<double>(stats.tokens) / static_cast<double>(stats.texts)},
-      {"batches", stats.batches},
-      {"seconds", stats.seconds},
-      {"load_seconds", load_seconds},
-      {"texts_per_second", static_cast<double>(stats.texts) / stats.seconds},
-      {"tokens_per_second", static_cast<double>(stats.tokens) / stats.seconds},
-      {"achieved_gflops", achieved},
-      {"sgemm_ceiling_gflops", ceiling},
-      {"fraction_of_sgemm", achieved / ceiling},
-      {"padding_waste", padding_waste},
       {"peak_rss_bytes", peak_rss},
-  };
-  std::printf("model            %s (%s)\n", encoder.model_name().c_str(), encoder.model().architecture().c_str());
+  });
+  Json all = Json::array();
+  for (const Contender& c : contenders) all.push_back(contender_report(c, ceiling, baseline));
+  report["precisions"] = all;
+
+  const embed::EncodeStats& stats = baseline.best;
+  std::printf("model            %s (%s)\n", first.model_name().c_str(), first.model().architecture().c_str());
   std::printf("workload         %s: %zu texts, %zu tokens (%.1f per text)\n", report["workload"].get<std::string>().c_str(),
               stats.texts, stats.tokens, report["mean_tokens_per_text"].get<double>());
   std::printf("threads          %d\n", model::compute_threads());
   std::printf("batch policy     %s\n", report["batch_policy"].get<std::string>().c_str());
-  std::printf("throughput       %.1f texts/s, %.0f tokens/s (%.2f s, best of %d)\n", report["texts_per_second"].get<double>(),
-              report["tokens_per_second"].get<double>(), stats.seconds, args.repeats);
-  std::printf("compute          %.1f GFLOP/s achieved; sgemm ceiling %.1f GFLOP/s on the same shapes -> %.0f%%\n",
-              achieved, ceiling, 100.0 * achieved / ceiling);
-  std::printf("padding waste    %.1f%% of %zu padded tokens\n", 100.0 * padding_waste, stats.padded_tokens);
-  std::printf("peak memory      %.1f MiB RSS (model load + encoding)\n", static_cast<double>(peak_rss) / (1024.0 * 1024.0));
+  std::printf("sgemm ceiling    %.1f GFLOP/s on the model's linear shapes\n", ceiling);
+  for (const Json& run : all) {
+    std::printf("%-5s %-9s %.1f texts/s, %.0f tokens/s (%.2f s, best of %d), %.2fx %s, %.1f GFLOP/s = %.0f%% of sgemm, "
+                "cosine vs %s >= %.5f; %s\n",
+                run["precision"].get<std::string>().c_str(),
+                run["precision_effective"].get<std::string>() == run["precision"].get<std::string>() ? "" : "(as f32)",
+                run["texts_per_second"].get<double>(), run["tokens_per_second"].get<double>(),
+                run["seconds"].get<double>(), args.repeats, run["speedup_vs_baseline"].get<double>(),
+                to_string(baseline.precision), run["achieved_gflops"].get<double>(),
+                100.0 * run["fraction_of_sgemm"].get<double>(), to_string(baseline.precision),
+                run["min_cosine_vs_baseline"].get<double>(), run["precision_kernel"].get<std::string>().c_str());
+  }
+  std::printf("padding waste    %.1f%% of %zu padded tokens\n", 100.0 * report["padding_waste"].get<double>(),
+              stats.padded_tokens);
+  std::printf("peak memory      %.1f MiB RSS (model load%s + encoding)\n", static_cast<double>(peak_rss) / (1024.0 * 1024.0),
+              contenders.size() > 1 ? "s of every precision" : "");
   if (!args.json_output.empty()) write_json_file(args.json_output, report);
 }
 
@@ -153,6 +227,12 @@ void add_bench_command(CLI::App& app) {
   command->add_option("--max-seq-length", args->max_seq_length, "Truncate inputs to N tokens (default: the model's)");
   command->add_option("--repeats", args->repeats, "Runs of the workload; the best is reported")->capture_default_str();
   command->add_option("--json", args->json_output, "Also write the results as JSON to this file");
+  command->add_option("--precision", args->precisions,
+                      "Linear-layer precisions to measure, comma-separated (f32, bf16, int8), interleaved in one "
+                      "run; speed-ups are against the first")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}))
+      ->capture_default_str();
   command->add_option("--random-weights", args->random_dir,
                       "Instead of benchmarking: fill this model directory's missing weights with random ones");
   command->add_option("--random-seed", args->random_seed, "Seed for --random-weights")->capture_default_str();

@@ -1,5 +1,6 @@
 // memembed embed: texts in (.jsonl "text" fields or plain lines), one embedding per line out.
 #include "commands.h"
+#include "precision_option.h"
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/json_io.h"
@@ -29,6 +30,7 @@ struct EmbedArguments {
   size_t batch_tokens = 8192;
   size_t max_seq_length = 0;
   int threads = 0;
+  Precision precision = Precision::F32;
   bool resume = false;
 };
 
@@ -65,6 +67,8 @@ void run_embed(const EmbedArguments& args) {
   options.max_batch_tokens = args.batch_tokens;
   options.max_seq_length = args.max_seq_length;
   options.truncate_dim = args.truncate_dim;
+  options.precision = args.precision;
+  announce_precision(args.precision);
   const embed::Encoder encoder(args.model, options);
   // As sentence-transformers: an explicit prompt wins, else the model's default_prompt_name.
   std::string prompt = args.prompt;
@@ -126,6 +130,7 @@ void add_embed_command(CLI::App& app) {
   command->add_option("--batch-tokens", args->batch_tokens, "Most padded tokens per batch")->capture_default_str();
   command->add_option("--max-seq-length", args->max_seq_length, "Truncate inputs to N tokens (default: the model's)");
   command->add_option("--threads", args->threads, "Compute threads (default: all cores)");
+  add_precision_option(command, args->precision);
   command->add_flag("--resume", args->resume, "Continue an interrupted run, keeping the complete lines of --output");
   command->callback([args] { run_embed(*args); });
 }

@@ -1,6 +1,7 @@
 // `memembed eval`: LMEB-style evaluation (tasks -> retrieval -> metrics -> reports), plus
 // `eval score` (trec_eval-compatible scoring of any run file), `eval correlate` and `eval report`.
 #include "commands.h"
+#include "precision_option.h"
 #include "memembed/error.h"
 #include "memembed/eval.h"
 #include "memembed/json_io.h"
@@ -149,6 +150,7 @@ void add_eval_command(CLI::App& app) {
   eval->add_flag("--overwrite", state->options.overwrite,
                  "recompute subsets that already have results in --out");
   eval->add_option("--threads", state->options.threads, "threads (0 = all cores)");
+  add_precision_option(eval, state->options.precision);
   eval->add_option("--batch-size", state->options.batch_size, "texts per model batch")
       ->capture_default_str();
   eval->add_option("--split", state->options.split, "BEIR qrels split (qrels/<split>.tsv)")
@@ -286,6 +288,7 @@ void add_eval_command(CLI::App& app) {
                                   : state->instructions == "both" ? eval::InstructionMode::Both
                                                                   : eval::InstructionMode::Off;
     state->options.use_cache = !state->no_cache;
+    if (state->options.model != "bm25") announce_precision(state->options.precision);
     g_stop.store(false);
     state->options.stop = &g_stop;
     auto previous = std::signal(SIGINT, on_interrupt);

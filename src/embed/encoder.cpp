@@ -70,7 +70,8 @@ std::vector<Batch> plan_batches(const std::vector<text::Encoding>& encodings, co
 
 Encoder::Encoder(const fs::path& model_dir, EncoderOptions options)
     : Encoder(std::shared_ptr<const model::SentenceTransformer>(
-                  model::SentenceTransformer::load(hub::resolve_model(model_dir.string()), {options.max_seq_length})),
+                  model::SentenceTransformer::load(hub::resolve_model(model_dir.string()),
+                                                   {options.max_seq_length, options.precision})),
               options) {
   // A hub id names the model better than its cache folder (which is the revision).
   if (!fs::exists(model_dir) && hub::is_repo_id(model_dir.string())) model_name_ = model_dir.string();
@@ -80,6 +81,10 @@ Encoder::Encoder(std::shared_ptr<const model::SentenceTransformer> model, Encode
     : model_(std::move(model)), options_(options) {
   if (options_.max_batch_size == 0) throw invalid_input("batch size must be at least 1");
   if (options_.max_batch_tokens == 0) throw invalid_input("the batch token budget must be at least 1");
+  if (model_->precision().requested != options_.precision) {
+    throw invalid_input("model {} was loaded at precision {}, not the {} asked for", model_->name(),
+                        to_string(model_->precision().requested), to_string(options_.precision));
+  }
   if (options_.truncate_dim > model_->embedding_dimension()) {
     throw invalid_input("--truncate-dim {} exceeds the model's embedding dimension {}", options_.truncate_dim,
                         model_->embedding_dimension());
@@ -108,6 +113,8 @@ size_t Encoder::dimension() const {
 }
 
 size_t Encoder::max_seq_length() const { return model_->max_seq_length(); }
+
+const model::PrecisionPlan& Encoder::precision() const { return model_->precision(); }
 
 std::string Encoder::model_name() const { return model_name_.empty() ? model_->name() : model_name_; }
 

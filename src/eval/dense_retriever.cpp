@@ -29,9 +29,10 @@ class DenseRetriever : public Retriever {
         fingerprint_(embed::model_fingerprint(config.model)) {
     if (!config.cache_dir.empty()) {
       // The cache key covers everything that changes a vector: the weights and files, the
-      // truncation length and the output dimension.
-      const std::string key = to_hex(sha256(fmt::format("{}\n{}\n{}\n{}", encoder_.model_name(), fingerprint_,
-                                                        encoder_.max_seq_length(), encoder_.dimension())));
+      // truncation length, the output dimension and a precision other than f32.
+      const std::string key = to_hex(sha256(fmt::format("{}\n{}\n{}\n{}{}", encoder_.model_name(), fingerprint_,
+                                                        encoder_.max_seq_length(), encoder_.dimension(),
+                                                        precision_suffix("\nprecision="))));
       cache_.emplace(config.cache_dir, encoder_.model_name() + "-" + key.substr(0, 16), encoder_.dimension());
     }
   }
@@ -39,8 +40,8 @@ class DenseRetriever : public Retriever {
   std::string model_name() const override { return encoder_.model_name(); }
   std::string model_revision() const override { return fingerprint_.substr(0, 12); }
   std::string settings() const override {
-    return fmt::format("dense cosine max_seq_length={} dim={}", encoder_.max_seq_length(),
-                       encoder_.dimension());
+    return fmt::format("dense cosine max_seq_length={} dim={}{}", encoder_.max_seq_length(), encoder_.dimension(),
+                       precision_suffix(" precision="));
   }
   size_t query_block() const override { return 512; }
 
@@ -55,11 +56,19 @@ class DenseRetriever : public Retriever {
   }
 
  private:
+  // `label` + the precision the linear layers ran at; empty for f32, so f32 keys and settings read
+  // as they did before precisions existed.
+  std::string precision_suffix(const char* label) const {
+    const Precision ran = encoder_.precision().effective;
+    return ran == Precision::F32 ? std::string() : label + std::string(to_string(ran));
+  }
+
   static embed::EncoderOptions make_options(const RetrieverConfig& config) {
     embed::EncoderOptions options;
     options.threads = config.threads;
     options.max_seq_length = config.max_tokens;
     options.max_batch_size = config.batch_size;
+    options.precision = config.precision;
     return options;
   }
 

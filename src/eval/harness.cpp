@@ -257,6 +257,7 @@ EvalResult run_evaluation(const EvalOptions& options) {
   config.model = options.model;
   config.max_tokens = options.max_tokens;
   config.threads = options.threads;
+  config.precision = options.precision;
   config.batch_size = options.batch_size;
   if (options.use_cache) {
     config.cache_dir = options.cache_dir.empty() ? default_embedding_cache() : options.cache_dir;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "memembed/retrieval.h"
+#include "memembed/precision.h"
 #include "task_loader.h"
 
 #include <atomic>
@@ -46,6 +47,7 @@ struct RetrieverConfig {
   size_t max_tokens = 1024;
   int threads = 0;
   size_t batch_size = 64;
+  Precision precision = Precision::F32;
   std::filesystem::path cache_dir;  // empty: no embedding cache
   const std::atomic<bool>* stop = nullptr;
   retrieval::FusionOptions fusion;  // hybrid: BM25 + dense fusion, as the memory store does it

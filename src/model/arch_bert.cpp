@@ -2,6 +2,7 @@
 // XLM-R differs only in its position ids, which start after the padding index.
 #include "architecture.h"
 #include "layers.h"
+#include "linear.h"
 #include "memembed/error.h"
 
 #include <fmt/format.h>
@@ -17,19 +18,11 @@ struct BertLayer {
   at::Tensor intermediate_weight, intermediate_bias;
   at::Tensor output_weight, output_bias;
   at::Tensor output_norm_weight, output_norm_bias;
+  // Inference kernels over the weights above, at the model's precision.
+  Linear qkv, attention_out, intermediate, output;
 };
 
 enum class PositionScheme { FromZero, AfterPaddingIndex };
-
-// residual + input @ weight^T + bias, with the sum accumulated by the GEMM itself (beta = 1) rather
-// than filled with the bias first and added afterwards: two passes over the output fewer.
-at::Tensor project_onto_residual(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
-                                 const at::Tensor& residual) {
-  if (at::GradMode::is_enabled()) return at::linear(input, weight, bias) + residual;
-  at::Tensor output = residual + bias;
-  output.view({-1, weight.size(0)}).addmm_(input.reshape({-1, weight.size(1)}), weight.t());
-  return output;
-}
 
 class BertBackbone final : public Backbone {
  public:
@@ -88,6 +81,16 @@ class BertBackbone final : public Backbone {
       layer.output_norm_bias = vector("output.LayerNorm.bias", hidden_);
       layers_.push_back(std::move(layer));
     }
+    set_precision(Precision::F32);
+  }
+
+  void set_precision(Precision precision) override {
+    for (BertLayer& layer : layers_) {
+      layer.qkv = Linear(layer.qkv_weight, layer.qkv_bias, precision);
+      layer.attention_out = Linear(layer.attention_out_weight, layer.attention_out_bias, precision);
+      layer.intermediate = Linear(layer.intermediate_weight, layer.intermediate_bias, precision);
+      layer.output = Linear(layer.output_weight, layer.output_bias, precision);
+    }
   }
 
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const override {
@@ -105,13 +108,13 @@ class BertBackbone final : public Backbone {
     const int64_t head_dim = hidden_ / heads_;
     const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
     for (const auto& layer : layers_) {
-      const QKV qkv = split_heads(at::linear(x, layer.qkv_weight, layer.qkv_bias), heads_, heads_, head_dim);
+      const QKV qkv = split_heads(layer.qkv(x), heads_, heads_, head_dim);
       const at::Tensor context = attention(qkv.q, qkv.k, qkv.v, attention_mask, {}, scale);
-      x = at::layer_norm(project_onto_residual(context, layer.attention_out_weight, layer.attention_out_bias, x),
-                         {hidden_}, layer.attention_norm_weight, layer.attention_norm_bias, eps_);
-      const at::Tensor inner = activate(at::linear(x, layer.intermediate_weight, layer.intermediate_bias), activation_);
-      x = at::layer_norm(project_onto_residual(inner, layer.output_weight, layer.output_bias, x), {hidden_},
-                         layer.output_norm_weight, layer.output_norm_bias, eps_);
+      x = at::layer_norm(layer.attention_out.onto(context, x), {hidden_}, layer.attention_norm_weight,
+                         layer.attention_norm_bias, eps_);
+      const at::Tensor inner = activate(layer.intermediate(x), activation_);
+      x = at::layer_norm(layer.output.onto(inner, x), {hidden_}, layer.output_norm_weight, layer.output_norm_bias,
+                         eps_);
     }
     return x;
   }

@@ -2,6 +2,9 @@
 // Each architecture implements this once (arch_<name>.cpp) and registers a row in architecture.cpp.
 #pragma once
 
+#include "memembed/error.h"
+#include "memembed/model.h"
+
 #include <ATen/ATen.h>
 
 #include <string>
@@ -30,6 +33,12 @@ class Backbone {
   virtual std::vector<std::pair<std::string, at::Tensor>> named_weights() const = 0;
   // Trainable tensors (may be fused views' owners, e.g. a packed q/k/v matrix).
   virtual std::vector<at::Tensor> parameters() const = 0;
+  // Prepares the linear layers' inference kernels at `precision` (an effective precision from
+  // plan_precision); the float32 weights stay as loaded. Architectures without low-precision
+  // kernels say so.
+  virtual void set_precision(Precision precision) {
+    if (precision != Precision::F32) throw unsupported("this architecture has no {} kernels", to_string(precision));
+  }
 };
 
 }  // namespace memembed::model

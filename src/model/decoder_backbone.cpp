@@ -1,5 +1,6 @@
 #include "decoder_backbone.h"
 
+#include "linear.h"
 #include "memembed/error.h"
 
 #include <fmt/format.h>
@@ -20,6 +21,8 @@ struct DecoderLayer {
   at::Tensor pre_mlp_norm, post_mlp_norm;  // Gemma only
   at::Tensor gate_up_weight;        // packed [2 I, H]
   at::Tensor down_weight;           // [H, I]
+  // Inference kernels over the weights above, at the model's precision.
+  Linear qkv, output, gate_up, down;
 };
 
 class DecoderBackbone final : public Backbone {
@@ -54,6 +57,16 @@ class DecoderBackbone final : public Backbone {
       layer.down_weight = weights.load(p + "mlp.down_proj.weight", {H, I});
       layers_.push_back(std::move(layer));
     }
+    set_precision(Precision::F32);
+  }
+
+  void set_precision(Precision precision) override {
+    for (DecoderLayer& layer : layers_) {
+      layer.qkv = Linear(layer.qkv_weight, layer.qkv_bias, precision);
+      layer.output = Linear(layer.output_weight, at::Tensor(), precision);
+      layer.gate_up = Linear(layer.gate_up_weight, at::Tensor(), precision);
+      layer.down = Linear(layer.down_weight, at::Tensor(), precision);
+    }
   }
 
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const override {
@@ -70,14 +83,12 @@ class DecoderBackbone final : public Backbone {
     for (int64_t i = 0; i < spec_.layers; ++i) {
       const DecoderLayer& layer = layers_[static_cast<size_t>(i)];
       at::Tensor h = norm(x, layer.input_norm);
-      const at::Tensor packed = layer.qkv_bias.defined() ? at::linear(h, layer.qkv_weight, layer.qkv_bias)
-                                                         : at::linear(h, layer.qkv_weight);
-      QKV qkv = split_heads(packed, spec_.q_heads, spec_.kv_heads, spec_.head_dim);
+      QKV qkv = split_heads(layer.qkv(h), spec_.q_heads, spec_.kv_heads, spec_.head_dim);
       const RopeTables& tables = rope.at(spec_.rope_base[i]);
       const at::Tensor q = apply_rope(norm(qkv.q, layer.q_norm), tables);
       const at::Tensor k = apply_rope(norm(qkv.k, layer.k_norm), tables);
       const AttentionPattern pattern{spec_.causal, spec_.window_radius[i]};
-      h = at::linear(attention(q, k, qkv.v, attention_mask, pattern, spec_.attention_scale), layer.output_weight);
+      h = layer.output(attention(q, k, qkv.v, attention_mask, pattern, spec_.attention_scale));
       if (spec_.sandwich_norms) {
         x = x + norm(h, layer.post_attention_norm);
         h = norm(x, layer.pre_mlp_norm);
@@ -85,8 +96,8 @@ class DecoderBackbone final : public Backbone {
         x = x + h;
         h = norm(x, layer.post_attention_norm);
       }
-      const auto gate_up = at::linear(h, layer.gate_up_weight).chunk(2, -1);
-      h = at::linear(activate(gate_up[0], spec_.activation) * gate_up[1], layer.down_weight);
+      const auto gate_up = layer.gate_up(h).chunk(2, -1);
+      h = layer.down(activate(gate_up[0], spec_.activation) * gate_up[1]);
       x = x + (spec_.sandwich_norms ? norm(h, layer.post_mlp_norm) : h);
     }
     return norm(x, final_norm_);

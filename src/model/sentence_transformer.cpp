@@ -95,6 +95,7 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
   install_buffer_pool();
   std::unique_ptr<SentenceTransformer> model(new SentenceTransformer());
   model->source_dir_ = dir;
+  model->precision_ = plan_precision(options.precision);
   model->name_ = fs::absolute(dir).lexically_normal().filename().string();
   if (model->name_.empty()) model->name_ = fs::absolute(dir).lexically_normal().parent_path().filename().string();
 
@@ -108,7 +109,7 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
       throw invalid_input("{}: only the first module may be a {}", (dir / "modules.json").string(), kind);
     }
     if (kind == "Transformer") {
-      auto transformer = TransformerModule::load(module_dir);
+      auto transformer = TransformerModule::load(module_dir, model->precision_.effective);
       model->architecture_ = transformer->config().architecture();
       model->hidden_size_ = static_cast<size_t>(transformer->backbone().hidden_size());
       model->max_seq_length_ = transformer->max_seq_length();

@@ -23,10 +23,11 @@ TransformerModule::TransformerModule(fs::path dir, HfConfig config, std::unique_
       max_seq_length_(max_seq_length),
       do_lower_case_(do_lower_case) {}
 
-std::unique_ptr<TransformerModule> TransformerModule::load(const fs::path& dir) {
+std::unique_ptr<TransformerModule> TransformerModule::load(const fs::path& dir, Precision precision) {
   HfConfig config = HfConfig::load(dir / "config.json");
   const WeightSource weights = WeightSource::open_directory(dir);
   std::unique_ptr<Backbone> backbone = build_backbone(config, weights);
+  if (precision != Precision::F32) backbone->set_precision(precision);
 
   size_t max_seq_length = static_cast<size_t>(backbone->max_positions());
   bool do_lower_case = false;

@@ -1,5 +1,6 @@
 #include "memembed/error.h"
 #include "memembed/json_io.h"
+#include "memembed/precision.h"
 #include "memembed/select.h"
 
 #include <algorithm>
@@ -53,6 +54,8 @@ EmbedderConfig make_embedder_config(const Candidate& candidate, const Request& r
   config.dims = model.dims->value;
   config.device = to_string(candidate.device);
   config.dtype = candidate.dtype;
+  // The speed the choice rests on was measured at this precision: deploy it the same way.
+  if (model.throughput) config.precision = model.throughput->precision;
   config.query_prompt = model.query_prompt ? model.query_prompt->value : "";
   config.document_prompt = model.document_prompt ? model.document_prompt->value : "";
   config.instruction_template = kLmebTemplate;
@@ -113,6 +116,7 @@ Json to_json(const EmbedderConfig& config) {
       {"dims", config.dims},
       {"device", config.device},
       {"dtype", config.dtype},
+      {"precision", config.precision},
       {"query_prompt", config.query_prompt},
       {"document_prompt", config.document_prompt},
       {"instruction_template", config.instruction_template},
@@ -133,7 +137,7 @@ EmbedderConfig embedder_config_from_json(const Json& document, const std::string
   static const std::set<std::string> kKeys = {
       "format",       "provider",        "model",        "model_path",           "endpoint",
       "dims",         "device",          "dtype",        "query_prompt",         "document_prompt",
-      "instruction_template", "query_instructions", "fine_tune", "selection", "fusion_weight"};
+      "instruction_template", "query_instructions", "fine_tune", "selection", "fusion_weight", "precision"};
   for (const auto& [key, value] : document.items()) {
     if (kKeys.count(key) == 0) throw invalid_input("{}: unknown field \"{}\"", where, key);
   }
@@ -162,6 +166,8 @@ EmbedderConfig embedder_config_from_json(const Json& document, const std::string
   config.dtype = optional_string(document, "dtype", where).value_or("f32");
   if (config.dtype != "f32" && config.dtype != "bf16" && config.dtype != "f16")
     throw invalid_input("{}: \"dtype\" must be \"f32\", \"bf16\" or \"f16\", got \"{}\"", where, config.dtype);
+  config.precision =
+      to_string(parse_precision(optional_string(document, "precision", where).value_or("f32"), where + ": precision"));
   config.query_prompt = optional_string(document, "query_prompt", where).value_or("");
   config.document_prompt = optional_string(document, "document_prompt", where).value_or("");
   config.instruction_template = optional_string(document, "instruction_template", where).value_or(kLmebTemplate);

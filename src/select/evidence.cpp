@@ -1,5 +1,6 @@
 #include "memembed/error.h"
 #include "memembed/json_io.h"
+#include "memembed/precision.h"
 #include "memembed/select.h"
 
 #include <algorithm>
@@ -167,6 +168,8 @@ void merge_bench(Registry& registry, const fs::path& file) {
   if (device == "cpu") throughput.device = "cpu";
   else if (device == "cuda" || device == "gpu") throughput.device = "cuda";
   else throw invalid_input("{}: \"device\" must be \"cpu\" or \"cuda\", got \"{}\"", where, device);
+  throughput.precision =
+      to_string(parse_precision(optional_string(document, "precision", where).value_or("f32"), where + ": precision"));
   throughput.source = where;
 
   // Bench names the model as the user passed it; the directory name often carries the real id.
