@@ -17,5 +17,6 @@ void add_models_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_memory_command(CLI::App& app);
 void add_tune_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace memembed::cli

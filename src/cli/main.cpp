@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   memembed::cli::add_tokenize_command(app);
   memembed::cli::add_memory_command(app);
   memembed::cli::add_tune_command(app);
+  memembed::cli::add_serve_command(app);
 
   try {
     app.parse(argc, argv);

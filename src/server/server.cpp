@@ -1,0 +1,351 @@
+#include "memembed/server.h"
+
+#include "service.h"
+
+#include <arpa/inet.h>
+
+#include <chrono>
+#include <exception>
+#include <thread>
+
+namespace memembed::server {
+
+namespace {
+
+// httplib's thread pool with a size we choose: a keep-alive connection holds a worker while open.
+class WorkerPool : public httplib::ThreadPool {
+ public:
+  explicit WorkerPool(size_t threads) : httplib::ThreadPool(threads) {}
+};
+
+}  // namespace
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  in_addr address{};
+  if (inet_pton(AF_INET, host.c_str(), &address) == 1) return (ntohl(address.s_addr) >> 24) == 127;
+  return false;
+}
+
+// ---- Route plumbing ------------------------------------------------------------------------------
+
+void write_json(httplib::Response& response, int status, const Json& body) {
+  response.status = status;
+  response.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+}
+
+Json parse_json_body(const httplib::Request& request) {
+  Json body;
+  try {
+    body = Json::parse(request.body);
+  } catch (const Json::parse_error& e) {
+    throw ApiError(400, "invalid_json", std::string("the request body is not valid JSON: ") + e.what());
+  }
+  if (!body.is_object()) throw ApiError(400, "invalid_json", "the request body must be a JSON object");
+  return body;
+}
+
+void check_fields(const Json& body, std::initializer_list<const char*> allowed, const std::string& where) {
+  for (const auto& [field, value] : body.items()) {
+    bool known = false;
+    for (const char* name : allowed) known = known || field == name;
+    if (!known) {
+      std::string names;
+      for (const char* name : allowed) names += std::string(names.empty() ? "" : ", ") + name;
+      throw ApiError(400, "unknown_field", "unknown field \"" + field + "\" in " + where + " (accepted: " + names + ")");
+    }
+  }
+}
+
+std::string acting_agent(const Caller& caller, const std::optional<std::string>& given) {
+  if (caller.agent_id) {
+    if (given && *given != *caller.agent_id) {
+      throw ApiError(403, "forbidden", "this API key acts for agent \"" + *caller.agent_id + "\", not \"" + *given + "\"");
+    }
+    return *caller.agent_id;
+  }
+  if (!given || given->empty()) throw ApiError(400, "invalid_request", "agent_id is required");
+  return *given;
+}
+
+void add_route(httplib::Server& http, Service& service, const std::string& method, const std::string& pattern,
+               const std::string& route, Access access, Handler handler) {
+  auto wrapped = [&service, method, route, access, handler](const httplib::Request& request,
+                                                             httplib::Response& response) {
+    const auto started = std::chrono::steady_clock::now();
+    Caller caller;
+    std::string error_message;
+    try {
+      if (access == Access::Admin) {
+        if (!service.admin_token) throw ApiError(404, "not_found", "the admin API is disabled (no --admin-token-file)");
+        const auto token = bearer_token(request.get_header_value("Authorization"));
+        if (!token || !service.admin_token->matches(*token)) {
+          response.set_header("WWW-Authenticate", "Bearer");
+          throw ApiError(401, "unauthorized", "the admin API needs Authorization: Bearer <admin token>");
+        }
+      }
+      if (access == Access::Agent && service.api_keys) {
+        const auto token = bearer_token(request.get_header_value("Authorization"));
+        if (!token) {
+          response.set_header("WWW-Authenticate", "Bearer");
+          throw ApiError(401, "unauthorized", "this server needs Authorization: Bearer <API key>");
+        }
+        caller.agent_id = service.api_keys->agent_for(*token);
+        if (!caller.agent_id) {
+          response.set_header("WWW-Authenticate", "Bearer");
+          throw ApiError(401, "unauthorized", "the API key is not valid");
+        }
+      }
+      if (access != Access::Open && !service.ready) {
+        response.set_header("Retry-After", "1");
+        throw ApiError(503, "starting", service.stopping ? "the server is stopping" : "the server is starting");
+      }
+      handler(request, response, caller);
+    } catch (const ApiError& e) {
+      write_error(response, e.status(), e.code(), e.what());
+      error_message = e.what();
+    } catch (const Error& e) {
+      const int status = status_for(e.kind());
+      write_error(response, status, code_for_status(status), e.what());
+      error_message = e.what();
+    } catch (const Json::exception& e) {
+      write_error(response, 400, "invalid_request", e.what());
+      error_message = e.what();
+    } catch (const std::exception& e) {
+      write_error(response, 500, "internal_error", e.what());
+      error_message = e.what();
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    service.metrics.observe_request(route, method, response.status, seconds);
+    if (route == "/health" || route == "/ready" || route == "/metrics") return;  // probes: metrics only
+    Json fields = {{"method", method},          {"route", route},
+                   {"status", response.status}, {"duration_ms", std::round(seconds * 1e5) / 100},
+                   {"bytes_in", request.body.size()}, {"bytes_out", response.body.size()},
+                   {"remote", request.remote_addr}};
+    if (caller.agent_id) fields["agent_id"] = *caller.agent_id;
+    // Library errors can quote input; the log keeps only the status class for client errors.
+    if (response.status >= 500) fields["error"] = error_message;
+    service.log.write(response.status >= 500 ? "error" : "info", "request", std::move(fields));
+  };
+  if (method == "GET") http.Get(pattern, wrapped);
+  else if (method == "POST") http.Post(pattern, wrapped);
+  else if (method == "PATCH") http.Patch(pattern, wrapped);
+  else if (method == "DELETE") http.Delete(pattern, wrapped);
+  else MEMEMBED_ASSERT(false && "unsupported method");
+}
+
+// ---- Operations routes ---------------------------------------------------------------------------
+
+namespace {
+
+std::vector<Gauge> scrape_gauges(Service& service) {
+  std::vector<Gauge> gauges;
+  gauges.push_back({"memembed_ready", "1 once the store and model are loaded.", service.ready ? 1.0 : 0.0, ""});
+  if (!service.ready) return gauges;
+  const memory::StoreStatus status = service.store->status();
+  gauges.push_back({"memembed_memories", "Memories in the store (all agents, expired included).",
+                    static_cast<double>(status.memories), ""});
+  for (const memory::VectorSet& set : status.vector_sets) {
+    gauges.push_back({"memembed_vector_set_vectors", "Vectors in each vector set.", static_cast<double>(set.vectors),
+                      "model=\"" + escape_label(set.model.name) + "\",state=\"" + memory::to_string(set.state) + "\""});
+  }
+  const auto embedder = std::atomic_load(&service.embedder);
+  gauges.push_back({"memembed_encoder_queued_texts", "Texts waiting for the encoder.",
+                    embedder ? static_cast<double>(embedder->queued_texts()) : 0.0, ""});
+  gauges.push_back({"memembed_reindex_running", "1 while a reindex runs.", service.reindex->running() ? 1.0 : 0.0, ""});
+  gauges.push_back({"memembed_reindex_done", "Memories embedded by the current or last reindex.",
+                    static_cast<double>(service.reindex->done()), ""});
+  gauges.push_back({"memembed_reindex_total", "Memories the current or last reindex covers.",
+                    static_cast<double>(service.reindex->total()), ""});
+  return gauges;
+}
+
+void add_operations_routes(httplib::Server& http, Service& service) {
+  add_route(http, service, "GET", "/health", "/health", Access::Open,
+            [](const httplib::Request&, httplib::Response& response, const Caller&) {
+              write_json(response, 200, {{"status", "ok"}});
+            });
+  add_route(http, service, "GET", "/ready", "/ready", Access::Open,
+            [&service](const httplib::Request&, httplib::Response& response, const Caller&) {
+              if (service.stopping) return write_json(response, 503, {{"status", "stopping"}});
+              if (!service.ready) return write_json(response, 503, {{"status", "starting"}});
+              write_json(response, 200, {{"status", "ready"}});
+            });
+  add_route(http, service, "GET", "/metrics", "/metrics", Access::Open,
+            [&service](const httplib::Request&, httplib::Response& response, const Caller&) {
+              response.set_content(service.metrics.render(scrape_gauges(service)), "text/plain; version=0.0.4");
+            });
+}
+
+}  // namespace
+
+// ---- Server --------------------------------------------------------------------------------------
+
+struct Server::Impl {
+  Service service;
+  ServiceLoader loader;
+  httplib::Server http;
+  std::thread listener;
+  std::thread loading;
+  std::exception_ptr load_failure;
+  std::mutex stop_mutex;
+  bool started = false;
+  bool stopped = false;
+
+  void load() {
+    try {
+      ServiceParts parts = loader();
+      if (parts.embedder) {
+        service.embedder =
+            std::make_shared<BatchingEmbedder>(parts.embedder, service.options.max_batch_texts, service.metrics);
+      }
+      parts.store_options.embedder = service.embedder;
+      service.store = std::make_shared<memory::MemoryStore>(std::move(parts.backend), parts.store_options);
+      service.parts = std::move(parts);
+      service.reindex = std::make_unique<ReindexJob>(
+          *service.store,
+          [this](const std::string& model) -> std::shared_ptr<const memory::Embedder> {
+            if (!service.parts.load_model) throw ApiError(400, "invalid_request", "this server cannot load models");
+            return std::make_shared<BatchingEmbedder>(service.parts.load_model(model), service.options.max_batch_texts,
+                                                      service.metrics);
+          },
+          [this](std::shared_ptr<const memory::Embedder> model) {
+            auto batching = std::dynamic_pointer_cast<const BatchingEmbedder>(model);
+            std::atomic_store(&service.embedder, std::const_pointer_cast<BatchingEmbedder>(batching));
+            const auto identity = model->identity();
+            std::lock_guard<std::mutex> lock(service.info_mutex);
+            service.parts.embedder_info["model"] = identity.name;
+            service.parts.embedder_info["dims"] = identity.dims;
+            service.parts.embedder_info["fingerprint"] = identity.fingerprint;
+            service.log.write("info", "model_switched", {{"model", identity.name}, {"dims", identity.dims}});
+          },
+          service.parts.lock_reindex);
+      service.ready = true;
+      Json fields = {{"backend", service.store->backend().describe()}};
+      if (service.embedder) fields["model"] = service.embedder->identity().name;
+      service.log.write("info", "ready", std::move(fields));
+    } catch (...) {
+      load_failure = std::current_exception();
+      std::string message = "unknown error";
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        message = e.what();
+      }
+      service.log.write("error", "start_failed", {{"error", message}});
+      request_stop();
+    }
+  }
+
+  void request_stop() {
+    std::lock_guard<std::mutex> lock(stop_mutex);
+    if (stopped) return;
+    stopped = true;
+    service.stopping = true;
+    service.ready = false;
+    service.log.write("info", "stopping", {{"reason", load_failure ? "start failed" : "stop requested"}});
+    http.stop();
+  }
+};
+
+Server::Server(ServeOptions options, ServiceLoader loader) : impl_(std::make_unique<Impl>()) {
+  Service& service = impl_->service;
+  service.options = std::move(options);
+  impl_->loader = std::move(loader);
+  if (!service.options.api_keys_file.empty()) service.api_keys = ApiKeys::load(service.options.api_keys_file);
+  if (!service.options.admin_token_file.empty()) {
+    service.admin_token = AdminToken::load(service.options.admin_token_file);
+  }
+  if (!service.api_keys && !is_loopback_host(service.options.host)) {
+    throw invalid_input(
+        "--host {} is not a loopback address: without --api-keys-file any caller could act as any agent; "
+        "give --api-keys-file (lines \"agent_id key\") or listen on 127.0.0.1",
+        service.options.host);
+  }
+  if (service.options.http_threads < 2) throw invalid_input("--http-threads must be at least 2");
+
+  httplib::Server& http = impl_->http;
+  const size_t threads = service.options.http_threads;
+  http.new_task_queue = [threads] { return new WorkerPool(threads); };
+  http.set_payload_max_length(service.options.max_body_bytes);
+  http.set_keep_alive_max_count(100000);
+  http.set_keep_alive_timeout(5);
+  http.set_read_timeout(30, 0);
+  http.set_write_timeout(30, 0);
+  http.set_tcp_nodelay(true);
+  // Unrouted paths and bodies over the limit reach here without a body: answer JSON like the rest.
+  http.set_error_handler(httplib::Server::HandlerWithResponse([&service](const httplib::Request& request,
+                                                                         httplib::Response& response) {
+    if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const size_t limit = service.options.max_body_bytes;
+    if (response.status == 413) {
+      write_error(response, 413, "payload_too_large",
+                  "the request body is larger than the limit of " + std::to_string(limit) + " bytes");
+    } else if (response.status == 404) {
+      write_error(response, 404, "not_found", "no route " + request.method + " " + request.path);
+    } else {
+      write_error(response, response.status, code_for_status(response.status), "the request could not be read");
+    }
+    service.metrics.observe_request("(unmatched)", request.method, response.status, 0);
+    service.log.write("info", "request",
+                      {{"method", request.method}, {"route", "(unmatched)"}, {"status", response.status},
+                       {"remote", request.remote_addr}});
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+
+  add_operations_routes(http, service);
+  add_memory_routes(http, service);
+  add_embeddings_routes(http, service);
+  add_admin_routes(http, service);
+}
+
+Server::~Server() {
+  stop();
+  if (impl_->listener.joinable()) impl_->listener.join();
+  if (impl_->loading.joinable()) impl_->loading.join();
+}
+
+int Server::start() {
+  Service& service = impl_->service;
+  const auto& options = service.options;
+  int port = options.port;
+  if (port == 0) {
+    port = impl_->http.bind_to_any_port(options.host);
+    if (port < 0) throw io_error("cannot listen on {}: no free port", options.host);
+  } else if (!impl_->http.bind_to_port(options.host, port)) {
+    throw io_error("cannot listen on {}:{} (in use, or not an address of this machine)", options.host, port);
+  }
+  impl_->started = true;
+  impl_->listener = std::thread([this] { impl_->http.listen_after_bind(); });
+  // stop() is a no-op until the listener runs; wait for it so an early stop is never lost.
+  while (!impl_->http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  Json fields = {{"host", options.host}, {"port", port}, {"api_keys", service.api_keys.has_value()},
+                 {"admin_api", service.admin_token.has_value()}};
+  service.log.write("info", "listening", fields);
+  if (!service.api_keys) {
+    service.log.write("warning", "no_api_keys",
+                      {{"message", "no --api-keys-file: listening on loopback only; any local process can act as "
+                                   "any agent"}});
+  }
+  impl_->loading = std::thread([this] { impl_->load(); });
+  return port;
+}
+
+void Server::wait() {
+  if (impl_->listener.joinable()) impl_->listener.join();  // returns once stopped and drained
+  if (impl_->loading.joinable()) impl_->loading.join();
+  Service& service = impl_->service;
+  // Requests have finished: stop the reindex, the encoder and close the store, in that order.
+  service.reindex.reset();
+  service.store.reset();
+  service.embedder.reset();
+  service.log.write("info", "stopped");
+  if (impl_->load_failure) std::rethrow_exception(impl_->load_failure);
+}
+
+void Server::stop() {
+  if (!impl_->started) return;
+  impl_->request_stop();
+}
+
+}  // namespace memembed::server

@@ -1,0 +1,74 @@
+// The state every route shares, and how routes are registered: authentication, readiness, error
+// mapping, metrics and the request log are done once here, around each handler.
+#pragma once
+
+#include "api_error.h"
+#include "auth.h"
+#include "embedding_batcher.h"
+#include "metrics.h"
+#include "reindex_job.h"
+#include "request_log.h"
+
+#include "memembed/server.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace memembed::server {
+
+struct Service {
+  ServeOptions options;
+  Metrics metrics;
+  RequestLog log;
+  std::optional<ApiKeys> api_keys;
+  std::optional<AdminToken> admin_token;
+
+  std::atomic<bool> ready{false};
+  std::atomic<bool> stopping{false};
+  // Set once by the loader thread before `ready` turns true; read-only afterwards.
+  std::shared_ptr<memory::MemoryStore> store;
+  std::shared_ptr<BatchingEmbedder> embedder;  // null: no model
+  ServiceParts parts;
+  std::mutex info_mutex;  // guards parts.embedder_info, which a model switch rewrites
+  std::unique_ptr<ReindexJob> reindex;
+};
+
+// Who is calling: the agent of the presented API key (when the server has keys).
+struct Caller {
+  std::optional<std::string> agent_id;
+};
+
+enum class Access {
+  Open,   // /health, /ready, /metrics
+  Agent,  // memory and embeddings routes: the API key when the server has keys
+  Admin,  // /admin/...: the admin token; 404 when the server has none
+};
+
+using Handler = std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
+
+// Registers `handler` for `method` on `pattern` (a regex; capture groups in request.matches),
+// labelled `route` in metrics and logs. Agent and Admin routes answer 503 until the service is ready.
+void add_route(httplib::Server& http, Service& service, const std::string& method, const std::string& pattern,
+               const std::string& route, Access access, Handler handler);
+
+// The agent a request acts as: `given` (the body's or query's agent_id) checked against the API
+// key's agent (403 when they differ); without keys `given` is required (400).
+std::string acting_agent(const Caller& caller, const std::optional<std::string>& given);
+
+// The request body as a JSON object (400 naming the parse error otherwise).
+Json parse_json_body(const httplib::Request& request);
+// 400 naming the first field of `body` that is not in `allowed`, and the accepted ones.
+void check_fields(const Json& body, std::initializer_list<const char*> allowed, const std::string& where);
+
+void write_json(httplib::Response& response, int status, const Json& body);
+
+void add_memory_routes(httplib::Server& http, Service& service);
+void add_embeddings_routes(httplib::Server& http, Service& service);
+void add_admin_routes(httplib::Server& http, Service& service);
+
+}  // namespace memembed::server

@@ -1,0 +1,166 @@
+// The PostgreSQL + pgvector backend: the memory store's conformance suite (the same one the SQLite
+// backend passes), plus what only this backend has to show - BM25 scores equal to the embedded
+// backend's on the same memories, and filtered dense search through the HNSW index that finds every
+// match of a selective filter.
+#include "backend_conformance.h"
+#include "fixture_support.h"
+#include "postgres_support.h"
+
+#include "memembed/error.h"
+#include "memembed/postgres.h"
+#include "memembed/retrieval.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+#include <mutex>
+
+namespace memembed::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace memembed::memory;
+
+// One database per conformance test directory; reopening the directory reopens the database.
+std::unique_ptr<MemoryBackend> open_for_directory(const fs::path& dir) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> databases;
+  std::string url;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::string& known = databases[dir.string()];
+    if (known.empty()) known = test_database();
+    url = known;
+  }
+  return postgres::open_postgres_backend(url);
+}
+
+INSTANTIATE_TEST_SUITE_P(Postgres, BackendConformance,
+                         ::testing::Values(BackendUnderTest{"postgres", open_for_directory}), backend_name);
+
+MemoryEntry memory_of(const std::string& id, const std::string& agent, const std::string& content, Timestamp at) {
+  MemoryEntry entry;
+  entry.id = id;
+  entry.agent_id = agent;
+  entry.namespace_ = "default";
+  entry.category = Category::Semantic;
+  entry.content = content;
+  entry.created_at = entry.updated_at = at;
+  return entry;
+}
+
+TEST(PostgresBackend, Bm25ScoresEqualTheEmbeddedBackends) {
+  const fs::path dir = temp_dir("bm25");
+  auto sqlite = open_sqlite_backend(dir / "sqlite");
+  auto pg = postgres::open_postgres_backend(test_database());
+  const std::vector<std::string> contents = {
+      "The deploy script lives in tools/deploy.sh and needs the staging key",
+      "Deploy to staging first, then to production after the smoke tests pass",
+      "Alice likes green tea; Bob prefers coffee in the morning",
+      "The coffee machine on floor three is broken again",
+      "Staging database backups run nightly at 02:00 UTC",
+      "Production deploys are frozen on Fridays",
+      "Tea, tea and more tea: Alice's answer to every problem"};
+  for (size_t i = 0; i < contents.size(); ++i) {
+    const MemoryEntry entry = memory_of("m" + std::to_string(i), i % 2 ? "a" : "b", contents[i], 1000 + i);
+    sqlite->put({{entry, {}, false}});
+    pg->put({{entry, {}, false}});
+  }
+  // Replacing and removing keep the statistics in step.
+  const MemoryEntry replaced = memory_of("m3", "b", "The coffee machine was fixed", 2000);
+  sqlite->put({{replaced, {}, false}});
+  pg->put({{replaced, {}, false}});
+  sqlite->remove("m5");
+  pg->remove("m5");
+
+  for (const std::string query : {"deploy staging", "coffee tea tea", "alice", "nightly backups production"}) {
+    for (const std::optional<std::string>& agent : {std::optional<std::string>(), std::optional<std::string>("a")}) {
+      Filter filter;
+      filter.agent_id = agent;
+      filter.now = 5000;
+      const auto expected = sqlite->lexical_search(filter, query, 10);
+      const auto got = pg->lexical_search(filter, query, 10);
+      ASSERT_EQ(got.size(), expected.size()) << query;
+      if (!agent) {
+        ASSERT_FALSE(got.empty()) << query;
+      }
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].id, expected[i].id) << query << " rank " << i;
+        EXPECT_NEAR(got[i].score, expected[i].score, 1e-9) << query << " rank " << i;
+      }
+    }
+  }
+}
+
+TEST(PostgresBackend, SelectiveFilterThroughTheHnswIndexFindsEveryMatch) {
+  // exact_threshold 1: every filtered search goes through the HNSW index with iterative scans;
+  // 3000 vectors one at a time into the graph take a while on pgvector, fewer would not test much;
+  // a second handle on the same database searches exactly, as the reference.
+  const std::string url = test_database();
+  postgres::PostgresOptions through_index;
+  through_index.exact_threshold = 1;
+  through_index.hnsw_threshold = 0;  // the index from the first vector on
+  auto pg = postgres::open_postgres_backend(url, through_index);
+  postgres::PostgresOptions exact_only;
+  exact_only.exact_threshold = 1000000;
+  auto exact = postgres::open_postgres_backend(url, exact_only);
+
+  const int64_t set = pg->create_vector_set({"test-8d", "fingerprint-8d", 8}, VectorSetState::Active);
+  for (size_t i = 0; i < 3000; ++i) {
+    std::vector<float> values(8);
+    for (size_t d = 0; d < 8; ++d) values[d] = static_cast<float>(std::sin(0.37 * static_cast<double>(i) + 1.3 * d));
+    retrieval::l2_normalize(values.data(), values.size());
+    // One memory in 300 belongs to the rare agent: 10 in all.
+    const MemoryEntry entry = memory_of(fmt::format("m{:05}", i), i % 300 == 7 ? "rare" : "common", "text", 1000 + i);
+    pg->put({{entry, {{set, values}}, false}});
+  }
+  std::vector<float> query(8, 0.0f);
+  query[0] = 1.0f;
+  Filter rare;
+  rare.agent_id = "rare";
+  rare.now = 1;
+  const auto found = pg->dense_search(rare, set, query, 20);
+  const auto reference = exact->dense_search(rare, set, query, 20);
+  ASSERT_EQ(reference.size(), 10u);
+  ASSERT_EQ(found.size(), 10u);
+  for (size_t i = 0; i < found.size(); ++i) {
+    EXPECT_EQ(found[i].id, reference[i].id) << i;
+    EXPECT_NEAR(found[i].score, reference[i].score, 1e-6);
+  }
+  Filter common;
+  common.agent_id = "common";
+  common.now = 1;
+  const auto approximate = pg->dense_search(common, set, query, 25);
+  const auto truth = exact->dense_search(common, set, query, 25);
+  ASSERT_EQ(approximate.size(), 25u);
+  size_t hits = 0;
+  for (const auto& candidate : approximate) {
+    hits += std::any_of(truth.begin(), truth.end(), [&](const Candidate& c) { return c.id == candidate.id; });
+  }
+  EXPECT_GE(hits, 23u) << "recall@25 of the HNSW index against exact search";
+}
+
+TEST(PostgresBackend, ConnectionErrorsNameTheServerWithoutThePassword) {
+  try {
+    postgres::open_postgres_backend("postgresql://someone:secret-pass@127.0.0.1:1/nothing");
+    FAIL() << "connected to port 1";
+  } catch (const memembed::Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Network);
+    const std::string message = e.what();
+    EXPECT_NE(message.find("127.0.0.1:1"), std::string::npos) << message;
+    EXPECT_EQ(message.find("secret-pass"), std::string::npos) << message;
+  }
+}
+
+TEST(PostgresBackend, OnlyOneProcessHoldsTheReindexLock) {
+  const std::string url = test_database();
+  auto first = postgres::try_lock_reindex(url);
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(postgres::try_lock_reindex(url));
+  first.reset();
+  EXPECT_TRUE(postgres::try_lock_reindex(url));
+}
+
+}  // namespace
+}  // namespace memembed::testing
