@@ -54,7 +54,8 @@ struct EvalOptions {
                                    // else $XDG_CACHE_HOME or ~/.cache, /memembed/embeddings
   bool use_cache = true;
   bool overwrite = false;          // recompute subsets that already have a result file
-  int threads = 0;                 // 0 = all cores
+  int threads = 0;                 // scoring threads, 0 = all cores (the model's threads are the
+                                   // application's: model::configure_compute)
   size_t batch_size = 64;          // texts per model batch
   std::string split = "test";      // BEIR qrels/<split>.tsv
   std::string memory_type;         // for task paths that name no memory type (e.g. BEIR)

@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "memembed/error.h"
 #include "memembed/eval.h"
+#include "memembed/model.h"
 
 #include <CLI/CLI.hpp>
 
@@ -171,6 +172,7 @@ void add_eval_command(CLI::App& app) {
                                   : state->instructions == "both" ? eval::InstructionMode::Both
                                                                   : eval::InstructionMode::Off;
     state->options.use_cache = !state->no_cache;
+    model::configure_compute({state->options.threads});
     g_stop.store(false);
     state->options.stop = &g_stop;
     auto previous = std::signal(SIGINT, on_interrupt);

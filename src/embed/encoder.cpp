@@ -3,6 +3,7 @@
 #include "memembed/error.h"
 #include "memembed/hub.h"
 #include "memembed/json_io.h"
+#include "memembed/log.h"
 #include "memembed/model.h"
 #include "memembed/progress.h"
 
@@ -13,7 +14,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <numeric>
 
@@ -84,7 +84,6 @@ Encoder::Encoder(std::shared_ptr<const model::SentenceTransformer> model, Encode
     throw invalid_input("--truncate-dim {} exceeds the model's embedding dimension {}", options_.truncate_dim,
                         model_->embedding_dimension());
   }
-  model::set_compute_threads(options_.threads);
 }
 
 Encoder::~Encoder() = default;
@@ -99,6 +98,14 @@ std::string Encoder::prompt(const std::string& name) const {
                         names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", ")));
   }
   return it->second;
+}
+
+std::string Encoder::select_prompt(const std::optional<std::string>& prompt, const std::string& prompt_name) const {
+  if (prompt && !prompt_name.empty()) throw invalid_input("give either a prompt (--prompt) or a prompt name (--prompt-name), not both");
+  if (prompt) return *prompt;
+  if (!prompt_name.empty()) return this->prompt(prompt_name);
+  if (const auto& name = model_->default_prompt_name()) return this->prompt(*name);
+  return "";
 }
 
 const std::map<std::string, std::string>& Encoder::prompts() const { return model_->prompts(); }
@@ -132,11 +139,14 @@ Embeddings Encoder::encode(const std::vector<std::string>& texts, const std::str
     }
   });
 
-  // The prompt's own token count (minus its trailing special token), for pooling modes that
-  // exclude the prompt — the same count sentence-transformers passes as `prompt_length`.
+  // The prompt's own token count, for pooling modes that exclude the prompt: the count
+  // sentence-transformers passes as `prompt_length`, which leaves out a trailing special token
+  // (the EOS some tokenizers append) but keeps an ordinary last token.
   int64_t prompt_length = 0;
   if (!prompt.empty()) {
-    prompt_length = static_cast<int64_t>(tokenizer.encode(strip_unicode_whitespace(prompt), {true, max_length}).ids.size()) - 1;
+    const auto prompt_ids = tokenizer.encode(strip_unicode_whitespace(prompt), {true, max_length}).ids;
+    prompt_length = static_cast<int64_t>(prompt_ids.size());
+    if (!prompt_ids.empty() && tokenizer.is_special(prompt_ids.back())) --prompt_length;
   }
 
   size_t truncated = 0;
@@ -145,10 +155,9 @@ Embeddings Encoder::encode(const std::vector<std::string>& texts, const std::str
     truncated += encoding.truncated ? 1 : 0;
     real_tokens += encoding.ids.size();
   }
-  if (truncated > 0 && !warned_truncation_) {
-    warned_truncation_ = true;
-    std::fprintf(stderr, "memembed: warning: %zu of %zu texts exceed %zu tokens and were truncated\n", truncated,
-                 texts.size(), max_length);
+  if (truncated > 0 && !warned_truncation_.exchange(true)) {
+    logger()->warn("{} of {} texts exceed {} tokens and were truncated (warned once per Encoder)", truncated,
+                   texts.size(), max_length);
   }
 
   const size_t dim = dimension();

@@ -4,11 +4,14 @@
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/json_io.h"
+#include "memembed/model.h"
 #include "memembed/progress.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <fstream>
 #include <numeric>
 #include <optional>
@@ -21,7 +24,7 @@ namespace fs = std::filesystem;
 
 std::string model_fingerprint(const fs::path& model_dir) {
   std::error_code ec;
-  if (!fs::is_directory(model_dir, ec)) return to_hex(sha256(model_dir.string()));
+  if (!fs::is_directory(model_dir, ec)) throw not_found("{}: model directory does not exist", model_dir.string());
   std::vector<fs::path> files;
   for (auto it = fs::recursive_directory_iterator(model_dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -43,25 +46,64 @@ std::string model_fingerprint(const fs::path& model_dir) {
 
 namespace {
 
-// scores[q * n + d] = <queries[q], docs[d]> over `threads` threads split by document ranges.
-void dot_products(const embed::Embeddings& queries, const embed::Embeddings& docs, int threads,
-                  std::vector<float>& scores) {
+float dot(const float* a, const float* b, size_t dim) {
+  // Eight partial sums let the compiler vectorise without reassociation flags.
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8) {
+    for (size_t k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
+  }
+  float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < dim; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// Negated distances, so that higher is more similar (sentence-transformers' convention).
+float negative_distance(model::Similarity similarity, const float* a, const float* b, size_t dim) {
+  float sum = 0;
+  for (size_t i = 0; i < dim; ++i) {
+    const float difference = a[i] - b[i];
+    sum += similarity == model::Similarity::Euclidean ? difference * difference : std::abs(difference);
+  }
+  return similarity == model::Similarity::Euclidean ? -std::sqrt(sum) : -sum;
+}
+
+// A model name as one file name: a hub id's '/' becomes "--" (as the Hugging Face cache writes
+// it), anything else outside [A-Za-z0-9._-] becomes '_'.
+std::string file_name_safe(const std::string& name) {
+  std::string safe;
+  for (const char c : name) {
+    if (c == '/') safe += "--";
+    else if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') safe += c;
+    else safe += '_';
+  }
+  return safe;
+}
+
+// Unit-length rows (a zero row stays zero), so that cosine similarity is a dot product.
+void normalise_rows(embed::Embeddings& embeddings) {
+  for (size_t r = 0; r < embeddings.rows; ++r) {
+    float* row = embeddings.row(r);
+    const float norm = std::sqrt(dot(row, row, embeddings.dim));
+    if (norm > 0) {
+      for (size_t i = 0; i < embeddings.dim; ++i) row[i] /= norm;
+    }
+  }
+}
+
+// scores[q * n + d] = similarity(queries[q], docs[d]) over `threads` threads split by document
+// ranges. Cosine takes rows already normalised by normalise_rows.
+void similarity_scores(model::Similarity similarity, const embed::Embeddings& queries,
+                       const embed::Embeddings& docs, int threads, std::vector<float>& scores) {
   const size_t nq = queries.rows, nd = docs.rows, dim = docs.dim;
   scores.assign(nq * nd, 0.0f);
+  const bool inner_product = similarity == model::Similarity::Cosine || similarity == model::Similarity::Dot;
   auto work = [&](size_t begin, size_t end) {
     for (size_t d = begin; d < end; ++d) {
       const float* doc = docs.row(d);
       for (size_t q = 0; q < nq; ++q) {
-        const float* query = queries.row(q);
-        // Eight partial sums let the compiler vectorise without reassociation flags.
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        size_t i = 0;
-        for (; i + 8 <= dim; i += 8) {
-          for (size_t k = 0; k < 8; ++k) acc[k] += query[i + k] * doc[i + k];
-        }
-        float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        for (; i < dim; ++i) sum += query[i] * doc[i];
-        scores[q * nd + d] = sum;
+        scores[q * nd + d] = inner_product ? dot(queries.row(q), doc, dim)
+                                           : negative_distance(similarity, queries.row(q), doc, dim);
       }
     }
   };
@@ -84,37 +126,43 @@ class DenseRetriever : public Retriever {
   explicit DenseRetriever(const RetrieverConfig& config)
       : config_(config),
         encoder_(config.model, make_options(config)),
-        fingerprint_(model_fingerprint(config.model)) {
+        fingerprint_(model_fingerprint(encoder_.model().source_dir())) {
     if (!config.cache_dir.empty()) {
       // The cache key covers everything that changes a vector: the weights and files, the
       // truncation length and the output dimension.
       const std::string key = to_hex(sha256(fmt::format("{}\n{}\n{}\n{}", encoder_.model_name(), fingerprint_,
                                                         encoder_.max_seq_length(), encoder_.dimension())));
-      cache_.emplace(config.cache_dir, encoder_.model_name() + "-" + key.substr(0, 16), encoder_.dimension());
+      cache_.emplace(config.cache_dir, file_name_safe(encoder_.model_name()) + "-" + key.substr(0, 16),
+                     encoder_.dimension());
     }
   }
 
   std::string model_name() const override { return encoder_.model_name(); }
   std::string model_revision() const override { return fingerprint_.substr(0, 12); }
   std::string settings() const override {
-    return fmt::format("dense cosine max_seq_length={} dim={}", encoder_.max_seq_length(),
-                       encoder_.dimension());
+    return fmt::format("dense {} max_seq_length={} dim={}", model::to_string(similarity()),
+                       encoder_.max_seq_length(), encoder_.dimension());
   }
   size_t query_block() const override { return 512; }
 
   void index(const Corpus& corpus) override {
     docs_ = embed_all(corpus.texts, "documents");
+    if (similarity() == model::Similarity::Cosine) normalise_rows(docs_);
   }
 
   void score(const std::vector<std::string>& queries, std::vector<float>& scores) override {
-    const embed::Embeddings q = embed_all(queries, "queries");
-    dot_products(q, docs_, config_.threads, scores);
+    embed::Embeddings q = embed_all(queries, "queries");
+    if (similarity() == model::Similarity::Cosine) normalise_rows(q);
+    similarity_scores(similarity(), q, docs_, config_.threads, scores);
   }
 
  private:
+  // The model's declared similarity (what MTEB and LMEB rank by), not a bare dot product: a model
+  // without a Normalize stage would otherwise rank differently.
+  model::Similarity similarity() const { return encoder_.model().similarity(); }
+
   static embed::EncoderOptions make_options(const RetrieverConfig& config) {
     embed::EncoderOptions options;
-    options.threads = config.threads;
     options.max_seq_length = config.max_tokens;
     options.max_batch_size = config.batch_size;
     return options;
