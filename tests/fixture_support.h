@@ -1,16 +1,20 @@
-// Shared helpers for tests that read ../shared: locating it, skipping cleanly without it, and
-// comparing float vectors.
+// Shared helpers for every test: locating ../shared (or $MEMEMBED_SHARED_DIR) and skipping
+// cleanly without it, comparing float vectors, temp directories, files, environment variables.
 #pragma once
 
 #include "memembed/json_io.h"
 
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -26,7 +30,7 @@ inline std::filesystem::path fixture_dir(const std::string& name) { return share
 #define MEMEMBED_REQUIRE_SHARED(path)                                                            \
   do {                                                                                           \
     if (!std::filesystem::exists(path)) {                                                        \
-      GTEST_SKIP() << "shared reference data not found at " << (path)                            \
+      GTEST_SKIP() << "shared reference data not found at " << std::filesystem::path(path).string() \
                    << " (set MEMEMBED_SHARED_DIR or check out ../shared beside the repository)"; \
     }                                                                                            \
   } while (0)
@@ -39,19 +43,61 @@ inline double max_abs_diff(const float* actual, const std::vector<double>& expec
   return worst;
 }
 
-// A fresh empty directory under the system temp dir, unique per test.
-inline std::filesystem::path temp_dir(const std::string& name) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("memembed_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 inline void write_file(const std::filesystem::path& path, const std::string& content) {
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+}
+
+// A fresh empty directory under the system temp dir, removed with everything in it when the
+// object goes away. Unique per object (mkdtemp), so tests may run in parallel.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "memembed-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  // Writes `content` to `name` inside the directory (creating folders) and returns its path.
+  std::filesystem::path write(const std::string& name, const std::string& content) const {
+    write_file(path_ / name, content);
+    return path_ / name;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Sets (or unsets, with nullopt) an environment variable for the lifetime of the object.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::optional<std::string>& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) ::setenv(name, value->c_str(), 1);
+    else ::unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_.c_str(), old_->c_str(), 1);
+    else ::unsetenv(name_.c_str());
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+inline std::vector<Json> read_jsonl(const std::filesystem::path& file) {
+  std::vector<Json> lines;
+  for_each_jsonl(file, [&](const Json& value, size_t) { lines.push_back(value); });
+  return lines;
 }
 
 using memembed::read_file;

@@ -9,6 +9,7 @@
 #include "memembed/text.h"
 #include "memembed/precision.h"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -36,8 +37,9 @@ struct Embeddings {
   float* row(size_t i) { return values.data() + i * dim; }
 };
 
+// Per-Encoder settings. Process-wide ones (libtorch's threads, the activation buffer pool) are not
+// here: the application sets them once with model::configure_compute.
 struct EncoderOptions {
-  int threads = 0;                 // libtorch intra-op threads; 0 = all cores
   size_t max_batch_tokens = 8192;  // padded tokens per batch (rows x longest row)
   size_t max_batch_size = 64;      // rows per batch
   size_t max_seq_length = 0;       // 0 = the model's max_seq_length; else min(model, this)
@@ -69,10 +71,16 @@ class Encoder {
   // The prompt string registered under `name` in config_sentence_transformers.json; throws
   // InvalidInput naming the known prompt names when it is not there.
   std::string prompt(const std::string& name) const;
+  // The prompt sentence-transformers applies to an encode call: an explicit `prompt` wins (even
+  // ""), else the prompt named `prompt_name`, else the model's default_prompt_name, else none.
+  // Giving both is InvalidInput.
+  std::string select_prompt(const std::optional<std::string>& prompt, const std::string& prompt_name) const;
   const std::map<std::string, std::string>& prompts() const;
 
   // Embeds `texts` with `prompt` prefixed to each. Texts must be valid UTF-8. Inputs longer than
-  // the max sequence length are truncated (a warning is printed once per Encoder).
+  // the max sequence length are truncated (a warning goes to memembed::logger() once per
+  // Encoder). Safe to call from many threads at once: the Encoder and its model are not changed
+  // by encoding (each call runs its batches on libtorch's intra-op threads).
   Embeddings encode(const std::vector<std::string>& texts, const std::string& prompt = "",
                     EncodeStats* stats = nullptr) const;
 
@@ -94,13 +102,27 @@ class Encoder {
   std::shared_ptr<const model::SentenceTransformer> model_;
   EncoderOptions options_;
   std::string model_name_;  // the hub id when loaded by one; else the model's directory name
-  mutable bool warned_truncation_ = false;
+  mutable std::atomic<bool> warned_truncation_{false};
 };
 
 // Identity of a model directory for cache keys and the memory store's vector sets: relative paths
 // and sizes of its files, plus the content of files up to 4 MiB (configs, tokenizers) and the
 // modification time of larger ones (SHA-256, hex).
 std::string model_fingerprint(const std::filesystem::path& model_dir);
+
+// Embeds `texts` into a JSONL file, one {"index": i, "embedding": [...]} line per text in input
+// order, written chunk by chunk (`chunk_texts` texts each) so that an interrupted run keeps what
+// it finished. With `resume`, the complete lines already in `output` are kept (a cut-off last
+// line is removed) and embedding continues after them; more lines than texts is InvalidInput.
+// Returns how many texts were already there. Floats are written in the shortest form that reads
+// back as the same float32.
+struct JsonlOutputOptions {
+  bool resume = false;
+  size_t chunk_texts = 2048;
+  bool show_progress = true;  // items, rate and ETA on stderr (memembed::Progress)
+};
+size_t embed_to_jsonl(const Encoder& encoder, const std::vector<std::string>& texts, const std::string& prompt,
+                      const std::filesystem::path& output, const JsonlOutputOptions& options = {});
 
 // The benchmark workload: `count` English-like texts whose lengths mimic agent memories (a quarter
 // short chat turns of 5-15 words, half 16-60 words, a quarter 61-250 words), drawn from a fixed word

@@ -58,7 +58,8 @@ struct EvalOptions {
                                    // else $XDG_CACHE_HOME or ~/.cache, /memembed/embeddings
   bool use_cache = true;
   bool overwrite = false;          // recompute subsets that already have a result file
-  int threads = 0;                 // 0 = all cores
+  int threads = 0;                 // scoring threads, 0 = all cores (the model's threads are the
+                                   // application's: model::configure_compute)
   size_t batch_size = 64;          // texts per model batch
   Precision precision = Precision::F32;  // of the model's linear layers
   std::string split = "test";      // BEIR qrels/<split>.tsv

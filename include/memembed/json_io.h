@@ -52,6 +52,12 @@ std::ifstream open_for_read(const std::filesystem::path& path);
 // A whole file's bytes, with the same errors.
 std::string read_file(const std::filesystem::path& path);
 
+// `relative`, a path read from a file (`where` names that file and field), joined to `dir`.
+// Absolute paths and paths that climb out of `dir` through ".." are InvalidInput: a model or task
+// file never makes us read outside its own directory.
+std::filesystem::path path_inside(const std::filesystem::path& dir, const std::string& relative,
+                                  const std::string& where);
+
 // Opens a file for writing, creating parent directories; throws Io with the path on failure.
 std::ofstream open_for_write(const std::filesystem::path& path);
 

@@ -29,7 +29,18 @@
 
 namespace memembed::model {
 
-// Sets libtorch's intra-op thread count (0 = all cores). libtorch defaults to one thread.
+// Process-wide compute settings, set once by the application (the CLI, a server) before models
+// run. Loading a model or constructing an Encoder never changes them.
+struct ComputeSettings {
+  int threads = 0;  // libtorch intra-op threads; 0 = all cores (libtorch itself defaults to one)
+  // Freed activation buffers kept for reuse (see buffer_pool.h; saves a fifth of a forward pass
+  // on large models). 0 = no pool. The pool is installed once per process: a later call keeps
+  // the first cap.
+  size_t buffer_pool_bytes = size_t{1} << 30;
+};
+void configure_compute(const ComputeSettings& settings);
+
+// Sets libtorch's intra-op thread count (0 = all cores).
 void set_compute_threads(int threads);
 int compute_threads();
 
@@ -57,6 +68,12 @@ class Module {
   virtual std::vector<at::Tensor> parameters() const { return {}; }
 };
 
+// How a model's embeddings are compared: `similarity_fn_name` in config_sentence_transformers.json
+// (cosine when absent, as sentence-transformers assumes). Euclidean and Manhattan are negated
+// distances, so that higher is always more similar.
+enum class Similarity { Cosine, Dot, Euclidean, Manhattan };
+const char* to_string(Similarity similarity);
+
 struct LoadOptions {
   // Overrides sentence_bert_config.json max_seq_length (0 = keep the model's own).
   size_t max_seq_length = 0;
@@ -66,7 +83,8 @@ struct LoadOptions {
 
 class SentenceTransformer {
  public:
-  // Loads a model directory. Without modules.json: Transformer + mean pooling (announced on stderr).
+  // Loads a model directory. Without modules.json: Transformer + mean pooling (a warning on
+  // memembed::logger()).
   // Errors name the file and field or tensor (missing/corrupt files, unknown architecture, shape
   // mismatches).
   static std::unique_ptr<SentenceTransformer> load(const std::filesystem::path& dir,
@@ -90,6 +108,8 @@ class SentenceTransformer {
   size_t hidden_size() const { return hidden_size_; }
   const std::map<std::string, std::string>& prompts() const { return prompts_; }
   const std::optional<std::string>& default_prompt_name() const { return default_prompt_name_; }
+  Similarity similarity() const { return similarity_; }
+  const std::filesystem::path& source_dir() const { return source_dir_; }  // where it was loaded from
   const std::vector<std::unique_ptr<Module>>& modules() const { return modules_; }
   // sentence_bert_config.json do_lower_case: the text is lowercased before tokenisation.
   bool lowercase_input() const { return lowercase_input_; }
@@ -124,6 +144,7 @@ class SentenceTransformer {
   size_t hidden_size_ = 0;
   std::map<std::string, std::string> prompts_;
   std::optional<std::string> default_prompt_name_;
+  Similarity similarity_ = Similarity::Cosine;
 };
 
 // Fills a model directory that has its configuration files (config.json, modules.json, stage

@@ -20,6 +20,7 @@
 #pragma once
 
 #include "memembed/json_io.h"
+#include "memembed/memory_type.h"
 
 #include <array>
 #include <cstddef>
@@ -34,18 +35,14 @@ namespace memembed::select {
 
 // ---- Memory types -------------------------------------------------------------------------------
 
-// LMEB's four memory types. The memory service's SOCIAL category is LMEB's Dialogue.
-enum class MemoryType { Episodic = 0, Dialogue = 1, Semantic = 2, Procedural = 3 };
-inline constexpr size_t kMemoryTypeCount = 4;
-inline constexpr std::array<MemoryType, kMemoryTypeCount> kMemoryTypes = {
-    MemoryType::Episodic, MemoryType::Dialogue, MemoryType::Semantic, MemoryType::Procedural};
-
-const char* lmeb_name(MemoryType type);      // "Episodic", "Dialogue", ...
-const char* category_name(MemoryType type);  // "EPISODIC", "SOCIAL", ... (memory service)
-const char* short_name(MemoryType type);     // "epi", "dia", "sem", "pro" (registry keys)
-// Accepts LMEB names, category names and short names in any case ("social" = Dialogue).
-// Throws InvalidInput listing the accepted names.
-MemoryType parse_memory_type(std::string_view name);
+// LMEB's four memory types and their names: memembed/memory_type.h.
+using memembed::category_name;
+using memembed::kMemoryTypeCount;
+using memembed::kMemoryTypes;
+using memembed::lmeb_name;
+using memembed::MemoryType;
+using memembed::parse_memory_type;
+using memembed::short_name;
 
 enum class Instructions { Off = 0, On = 1 };
 const char* to_string(Instructions setting);  // "off" / "on"
@@ -122,6 +119,17 @@ struct ModelInfo {
   }
   // Mean over the four memory types (LMEB's "Mean (Type)"), when all four are known.
   std::optional<double> mean_type(Instructions setting) const;
+
+  // The better of the two instruction settings for `type` (a tie goes to Off, the simpler query):
+  // LMEB applies instructions to queries only, so each memory type may use its better setting.
+  // This is how `recommend` scores a model and how `models` shows it. nullopt when neither is known.
+  struct BestScore {
+    TypeScore score;
+    Instructions setting = Instructions::Off;
+  };
+  std::optional<BestScore> best_score(MemoryType type) const;
+  // Mean of best_score over the four memory types, when all four are known.
+  std::optional<double> best_mean_type() const;
 };
 
 struct Source {

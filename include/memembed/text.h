@@ -52,6 +52,9 @@ class Tokenizer {
   virtual size_t vocab_size() const = 0;
   virtual std::optional<TokenId> token_to_id(std::string_view token) const = 0;
   virtual std::optional<std::string> id_to_token(TokenId id) const = 0;
+  // Whether `id` is one of Hugging Face's `all_special_ids` (added tokens marked special,
+  // SentencePiece control and unknown pieces). A tokenizer without special tokens says false.
+  virtual bool is_special(TokenId id) const { return false; }
 
   // From tokenizer_config.json / the tokenizer file; defaults are right padding and id 0.
   TokenId pad_token_id() const { return pad_token_id_; }

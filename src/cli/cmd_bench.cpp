@@ -132,8 +132,8 @@ void run_bench(const BenchArguments& args) {
       args.workload.empty() ? embed::synthetic_workload(args.texts, args.seed) : read_texts(args.workload);
   if (texts.empty()) throw invalid_input("the workload has no texts");
 
+  model::configure_compute({args.threads});
   embed::EncoderOptions options;
-  options.threads = args.threads;
   options.max_batch_size = args.batch_size;
   options.max_batch_tokens = args.batch_tokens;
   options.max_seq_length = args.max_seq_length;

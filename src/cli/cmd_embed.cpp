@@ -5,16 +5,8 @@
 #include "memembed/error.h"
 #include "memembed/json_io.h"
 #include "memembed/model.h"
-#include "memembed/progress.h"
-
-#include <fmt/format.h>
-
-#include <filesystem>
-#include <fstream>
 
 namespace memembed::cli {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -34,35 +26,11 @@ struct EmbedArguments {
   bool resume = false;
 };
 
-// Inputs are embedded in chunks that are appended to the output as they finish, so an interrupted
-// run can continue with --resume from the last complete line.
-constexpr size_t kChunkTexts = 2048;
-
-// Counts the complete lines already in `path` and cuts off a partial last line.
-size_t complete_lines(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return 0;
-  std::string line;
-  size_t count = 0;
-  std::streamoff good_end = 0;
-  while (std::getline(in, line)) {
-    if (in.eof()) break;  // no trailing newline: the last write was cut short
-    ++count;
-    good_end = in.tellg();
-  }
-  in.close();
-  fs::resize_file(path, static_cast<uintmax_t>(good_end));
-  return count;
-}
-
 void run_embed(const EmbedArguments& args) {
-  if (!args.prompt_name.empty() && args.prompt_given) {
-    throw invalid_input("give either --prompt-name or --prompt, not both");
-  }
   const std::vector<std::string> texts = read_texts(args.input);
 
+  model::configure_compute({args.threads});
   embed::EncoderOptions options;
-  options.threads = args.threads;
   options.max_batch_size = args.batch_size;
   options.max_batch_tokens = args.batch_tokens;
   options.max_seq_length = args.max_seq_length;
@@ -70,46 +38,11 @@ void run_embed(const EmbedArguments& args) {
   options.precision = args.precision;
   announce_precision(args.precision);
   const embed::Encoder encoder(args.model, options);
-  // As sentence-transformers: an explicit prompt wins, else the model's default_prompt_name.
-  std::string prompt = args.prompt;
-  if (!args.prompt_name.empty()) {
-    prompt = encoder.prompt(args.prompt_name);
-  } else if (!args.prompt_given && encoder.model().default_prompt_name()) {
-    prompt = encoder.prompt(*encoder.model().default_prompt_name());
-  }
-
-  const fs::path output(args.output);
-  size_t start = 0;
-  if (args.resume && fs::exists(output)) {
-    start = complete_lines(output);
-    if (start > texts.size()) {
-      throw invalid_input("{} already has {} lines but {} has only {} texts; is it the output of another input?",
-                          output.string(), start, args.input, texts.size());
-    }
-    if (start > 0) std::fprintf(stderr, "memembed: resuming after %zu embedded texts\n", start);
-  }
-  if (output.has_parent_path()) fs::create_directories(output.parent_path());
-  std::ofstream out(output, std::ios::binary | (start > 0 ? std::ios::app : std::ios::trunc));
-  if (!out) throw io_error("{}: cannot open for writing", output.string());
-
-  Progress progress("embed", texts.size() - start, "texts");
-  std::string buffer;
-  for (size_t begin = start; begin < texts.size(); begin += kChunkTexts) {
-    const size_t end = std::min(texts.size(), begin + kChunkTexts);
-    const std::vector<std::string> chunk(texts.begin() + static_cast<std::ptrdiff_t>(begin),
-                                         texts.begin() + static_cast<std::ptrdiff_t>(end));
-    const embed::Embeddings embeddings = encoder.encode(chunk, prompt);
-    buffer.clear();
-    for (size_t r = 0; r < embeddings.rows; ++r) {
-      // fmt prints the shortest decimal that reads back as the same float.
-      fmt::format_to(std::back_inserter(buffer), "{{\"index\": {}, \"embedding\": [{}]}}\n", begin + r,
-                     fmt::join(embeddings.row(r), embeddings.row(r) + embeddings.dim, ", "));
-    }
-    out << buffer;
-    if (!out.flush()) throw io_error("{}: write failed", output.string());
-    progress.advance(end - begin);
-  }
-  progress.finish();
+  const std::string prompt =
+      encoder.select_prompt(args.prompt_given ? std::optional<std::string>(args.prompt) : std::nullopt, args.prompt_name);
+  embed::JsonlOutputOptions output;
+  output.resume = args.resume;
+  embed::embed_to_jsonl(encoder, texts, prompt, args.output, output);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "memembed/eval.h"
 #include "memembed/json_io.h"
 #include "memembed/memory.h"
+#include "memembed/model.h"
 
 #include <CLI/CLI.hpp>
 
@@ -288,6 +289,7 @@ void add_eval_command(CLI::App& app) {
                                   : state->instructions == "both" ? eval::InstructionMode::Both
                                                                   : eval::InstructionMode::Off;
     state->options.use_cache = !state->no_cache;
+    model::configure_compute({state->options.threads});
     if (state->options.model != "bm25") announce_precision(state->options.precision);
     g_stop.store(false);
     state->options.stop = &g_stop;

@@ -30,31 +30,12 @@ struct ModelsOptions {
   bool json = false;
 };
 
-// The better of the two instruction settings for one memory type, as `recommend` scores it.
-std::optional<sel::TypeScore> best_score(const sel::ModelInfo& model, sel::MemoryType type) {
-  const auto& on = model.score(sel::Instructions::On, type);
-  const auto& off = model.score(sel::Instructions::Off, type);
-  if (on && (!off || on->ndcg10 > off->ndcg10)) return on;
-  return off;
-}
-
-std::optional<double> best_mean(const sel::ModelInfo& model) {
-  double sum = 0;
-  for (const sel::MemoryType type : sel::kMemoryTypes) {
-    const auto score = best_score(model, type);
-    if (!score) return std::nullopt;
-    sum += score->ndcg10;
-  }
-  return sum / sel::kMemoryTypeCount;
-}
-
+// A table cell: the best score, "i" when it is with instructions, "m" when measured locally.
 std::string score_cell(const sel::ModelInfo& model, sel::MemoryType type) {
-  const auto score = best_score(model, type);
-  if (!score) return "-";
-  const auto& on = model.score(sel::Instructions::On, type);
-  const auto& off = model.score(sel::Instructions::Off, type);
-  const bool with = on && (!off || on->ndcg10 > off->ndcg10);
-  return fmt::format("{:.2f}{}{}", score->ndcg10, with ? "i" : "", score->measured ? "m" : "");
+  const auto best = model.best_score(type);
+  if (!best) return "-";
+  return fmt::format("{:.2f}{}{}", best->score.ndcg10, best->setting == sel::Instructions::On ? "i" : "",
+                     best->score.measured ? "m" : "");
 }
 
 std::string memory_cell(const sel::ModelInfo& model, sel::Device device) {
@@ -84,12 +65,12 @@ void run_models(const ModelsOptions& options) {
     if (tier && sel::tier_of(model) != tier) continue;
     if (max_params && (!has_size || model.params->value > *max_params)) continue;
     if (min_params && (!has_size || model.params->value < *min_params)) continue;
-    if (type && !best_score(model, *type)) continue;
+    if (type && !model.best_score(*type)) continue;
     shown.push_back(&model);
   }
   if (type) {
     std::stable_sort(shown.begin(), shown.end(), [&](const sel::ModelInfo* a, const sel::ModelInfo* b) {
-      return best_score(*a, *type)->ndcg10 > best_score(*b, *type)->ndcg10;
+      return a->best_score(*type)->score.ndcg10 > b->best_score(*type)->score.ndcg10;
     });
   }
 
@@ -103,7 +84,7 @@ void run_models(const ModelsOptions& options) {
               "RAM f32", "VRAM bf16", "epi", "dia", "sem", "pro", "mean", "instructions", "licence");
   for (const sel::ModelInfo* model : shown) {
     const auto model_tier = sel::tier_of(*model);
-    const auto mean = best_mean(*model);
+    const auto mean = model->best_mean_type();
     std::printf("%-32s %7s %-13s %5s %9s %9s %8s %8s %8s %8s %6s  %-20s %s\n", model->name.c_str(),
                 model->params ? sel::format_params(model->params->value).c_str() : "?",
                 model_tier ? sel::to_string(*model_tier) : "?",

@@ -54,6 +54,15 @@ std::ofstream open_for_write(const fs::path& path) {
   return out;
 }
 
+fs::path path_inside(const fs::path& dir, const std::string& relative, const std::string& where) {
+  const fs::path path(relative);
+  const fs::path normal = path.lexically_normal();
+  if (path.is_absolute() || path.has_root_name() || (!normal.empty() && *normal.begin() == "..")) {
+    throw invalid_input("{}: \"{}\" points outside the directory {}", where, relative, dir.string());
+  }
+  return dir / normal;
+}
+
 void write_json_file(const fs::path& path, const Json& value, int indent) {
   fs::path temporary = path;
   temporary += ".tmp";

@@ -3,6 +3,7 @@
 #include "memembed/error.h"
 #include "memembed/hub.h"
 #include "memembed/json_io.h"
+#include "memembed/log.h"
 #include "memembed/model.h"
 #include "memembed/progress.h"
 
@@ -13,7 +14,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <numeric>
 
@@ -89,7 +89,6 @@ Encoder::Encoder(std::shared_ptr<const model::SentenceTransformer> model, Encode
     throw invalid_input("--truncate-dim {} exceeds the model's embedding dimension {}", options_.truncate_dim,
                         model_->embedding_dimension());
   }
-  model::set_compute_threads(options_.threads);
 }
 
 Encoder::~Encoder() = default;
@@ -104,6 +103,14 @@ std::string Encoder::prompt(const std::string& name) const {
                         names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", ")));
   }
   return it->second;
+}
+
+std::string Encoder::select_prompt(const std::optional<std::string>& prompt, const std::string& prompt_name) const {
+  if (prompt && !prompt_name.empty()) throw invalid_input("give either a prompt (--prompt) or a prompt name (--prompt-name), not both");
+  if (prompt) return *prompt;
+  if (!prompt_name.empty()) return this->prompt(prompt_name);
+  if (const auto& name = model_->default_prompt_name()) return this->prompt(*name);
+  return "";
 }
 
 const std::map<std::string, std::string>& Encoder::prompts() const { return model_->prompts(); }
@@ -138,13 +145,15 @@ std::vector<text::Encoding> Encoder::tokenize(const std::vector<std::string>& te
     }
   });
 
-  // The prompt's own token count (minus its trailing special token), for pooling modes that
-  // exclude the prompt — the same count sentence-transformers passes as `prompt_length`.
+  // The prompt's own token count, for pooling modes that exclude the prompt: the count
+  // sentence-transformers passes as `prompt_length`, which leaves out a trailing special token
+  // (the EOS some tokenizers append) but keeps an ordinary last token.
   if (prompt_length != nullptr) {
     *prompt_length = 0;
     if (!prompt.empty()) {
       const auto ids = tokenizer.encode(strip_unicode_whitespace(prompt), {special_tokens, max_length}).ids;
-      *prompt_length = static_cast<int64_t>(ids.size()) - (special_tokens ? 1 : 0);
+      *prompt_length = static_cast<int64_t>(ids.size());
+      if (!ids.empty() && tokenizer.is_special(ids.back())) --*prompt_length;
     }
   }
   return encodings;
@@ -163,10 +172,9 @@ Embeddings Encoder::encode(const std::vector<std::string>& texts, const std::str
     truncated += encoding.truncated ? 1 : 0;
     real_tokens += encoding.ids.size();
   }
-  if (truncated > 0 && !warned_truncation_) {
-    warned_truncation_ = true;
-    std::fprintf(stderr, "memembed: warning: %zu of %zu texts exceed %zu tokens and were truncated\n", truncated,
-                 texts.size(), max_length);
+  if (truncated > 0 && !warned_truncation_.exchange(true)) {
+    logger()->warn("{} of {} texts exceed {} tokens and were truncated (warned once per Encoder)", truncated,
+                   texts.size(), max_length);
   }
 
   const size_t dim = dimension();

@@ -2,6 +2,8 @@
 
 #include "metrics.h"
 
+#include "memembed/memory_type.h"
+
 #include <algorithm>
 #include <map>
 
@@ -9,18 +11,18 @@ namespace memembed::eval {
 
 namespace {
 
-int type_rank(const std::string& type) {
-  static const char* kOrder[] = {"Episodic", "Dialogue", "Semantic", "Procedural"};
-  for (int i = 0; i < 4; ++i) {
-    if (type == kOrder[i]) return i;
+// LMEB's table order for its four types (by their LMEB names), anything else after them.
+size_t type_rank(const std::string& type) {
+  for (size_t i = 0; i < kMemoryTypes.size(); ++i) {
+    if (type == lmeb_name(kMemoryTypes[i])) return i;
   }
-  return 4;
+  return kMemoryTypes.size();
 }
 
 }  // namespace
 
 bool memory_type_before(const std::string& a, const std::string& b) {
-  const int ra = type_rank(a), rb = type_rank(b);
+  const size_t ra = type_rank(a), rb = type_rank(b);
   if (ra != rb) return ra < rb;
   return a < b;
 }

@@ -4,12 +4,15 @@
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/json_io.h"
+#include "memembed/model.h"
 #include "memembed/progress.h"
 #include "memembed/retrieval.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <fstream>
 #include <numeric>
 #include <optional>
@@ -21,41 +24,90 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Negated distances, so that higher is more similar (sentence-transformers' convention).
+float negative_distance(model::Similarity similarity, const float* a, const float* b, size_t dim) {
+  float sum = 0;
+  for (size_t i = 0; i < dim; ++i) {
+    const float difference = a[i] - b[i];
+    sum += similarity == model::Similarity::Euclidean ? difference * difference : std::abs(difference);
+  }
+  return similarity == model::Similarity::Euclidean ? -std::sqrt(sum) : -sum;
+}
+
+// A model name as one file name: a hub id's '/' becomes "--" (as the Hugging Face cache writes
+// it), anything else outside [A-Za-z0-9._-] becomes '_'.
+std::string file_name_safe(const std::string& name) {
+  std::string safe;
+  for (const char c : name) {
+    if (c == '/') safe += "--";
+    else if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') safe += c;
+    else safe += '_';
+  }
+  return safe;
+}
+
+// Unit-length rows (a zero row stays zero), so that cosine similarity is a dot product.
+void normalise_rows(embed::Embeddings& embeddings) {
+  for (size_t r = 0; r < embeddings.rows; ++r) retrieval::l2_normalize(embeddings.row(r), embeddings.dim);
+}
+
+// scores[q * n + d] = similarity(queries[q], docs[d]). Cosine takes rows already normalised by
+// normalise_rows; inner products go through the retrieval module's blocked kernel.
+void similarity_scores(model::Similarity similarity, const embed::Embeddings& queries,
+                       const embed::Embeddings& docs, int threads, std::vector<float>& scores) {
+  if (similarity == model::Similarity::Cosine || similarity == model::Similarity::Dot) {
+    retrieval::dot_products(queries.values.data(), queries.rows, docs.values.data(), docs.rows, docs.dim, threads,
+                            scores);
+    return;
+  }
+  const size_t nq = queries.rows, nd = docs.rows, dim = docs.dim;
+  scores.assign(nq * nd, 0.0f);
+  for (size_t q = 0; q < nq; ++q) {
+    for (size_t d = 0; d < nd; ++d) scores[q * nd + d] = negative_distance(similarity, queries.row(q), docs.row(d), dim);
+  }
+}
+
 class DenseRetriever : public Retriever {
  public:
   explicit DenseRetriever(const RetrieverConfig& config)
       : config_(config),
         encoder_(config.model, make_options(config)),
-        fingerprint_(embed::model_fingerprint(config.model)) {
+        fingerprint_(embed::model_fingerprint(encoder_.model().source_dir())) {
     if (!config.cache_dir.empty()) {
       // The cache key covers everything that changes a vector: the weights and files, the
       // truncation length, the output dimension and a precision other than f32.
       const std::string key = to_hex(sha256(fmt::format("{}\n{}\n{}\n{}{}", encoder_.model_name(), fingerprint_,
                                                         encoder_.max_seq_length(), encoder_.dimension(),
                                                         precision_suffix("\nprecision="))));
-      cache_.emplace(config.cache_dir, encoder_.model_name() + "-" + key.substr(0, 16), encoder_.dimension());
+      cache_.emplace(config.cache_dir, file_name_safe(encoder_.model_name()) + "-" + key.substr(0, 16),
+                     encoder_.dimension());
     }
   }
 
   std::string model_name() const override { return encoder_.model_name(); }
   std::string model_revision() const override { return fingerprint_.substr(0, 12); }
   std::string settings() const override {
-    return fmt::format("dense cosine max_seq_length={} dim={}{}", encoder_.max_seq_length(), encoder_.dimension(),
-                       precision_suffix(" precision="));
+    return fmt::format("dense {} max_seq_length={} dim={}{}", model::to_string(similarity()),
+                       encoder_.max_seq_length(), encoder_.dimension(), precision_suffix(" precision="));
   }
   size_t query_block() const override { return 512; }
 
   void index(const Corpus& corpus) override {
     docs_ = embed_all(corpus.texts, "documents");
+    if (similarity() == model::Similarity::Cosine) normalise_rows(docs_);
   }
 
   void score(const std::vector<std::string>& queries, std::vector<float>& scores) override {
-    const embed::Embeddings q = embed_all(queries, "queries");
-    retrieval::dot_products(q.values.data(), q.rows, docs_.values.data(), docs_.rows, docs_.dim,
-                            config_.threads, scores);
+    embed::Embeddings q = embed_all(queries, "queries");
+    if (similarity() == model::Similarity::Cosine) normalise_rows(q);
+    similarity_scores(similarity(), q, docs_, config_.threads, scores);
   }
 
  private:
+  // The model's declared similarity (what MTEB and LMEB rank by), not a bare dot product: a model
+  // without a Normalize stage would otherwise rank differently.
+  model::Similarity similarity() const { return encoder_.model().similarity(); }
+
   // `label` + the precision the linear layers ran at; empty for f32, so f32 keys and settings read
   // as they did before precisions existed.
   std::string precision_suffix(const char* label) const {
@@ -65,7 +117,6 @@ class DenseRetriever : public Retriever {
 
   static embed::EncoderOptions make_options(const RetrieverConfig& config) {
     embed::EncoderOptions options;
-    options.threads = config.threads;
     options.max_seq_length = config.max_tokens;
     options.max_batch_size = config.batch_size;
     options.precision = config.precision;

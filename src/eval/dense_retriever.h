@@ -1,5 +1,6 @@
-// Dense retrieval with the embedding engine: cosine similarity of L2-normalised float32
-// embeddings (a dot product), documents embedded once per corpus and cached on disk.
+// Dense retrieval with the embedding engine: documents ranked by the model's declared similarity
+// (config_sentence_transformers.json similarity_fn_name: cosine when absent, dot, euclidean,
+// manhattan) over float32 embeddings, documents embedded once per corpus and cached on disk.
 // Only compiled when the embed module is part of the build (see CMakeLists.txt).
 #pragma once
 

@@ -3,6 +3,7 @@
 #include "memembed/error.h"
 #include "memembed/eval.h"
 #include "memembed/json_io.h"
+#include "memembed/log.h"
 #include "memembed/progress.h"
 #include "metrics.h"
 #include "published_scores.h"
@@ -54,9 +55,7 @@ bool stop_requested(const EvalOptions& options) {
   return options.stop != nullptr && options.stop->load();
 }
 
-void warn(const std::string& message) {
-  std::fprintf(stderr, "memembed eval: %s\n", message.c_str());
-}
+void warn(const std::string& message) { logger()->warn("eval: {}", message); }
 
 std::string run_tag(const std::string& model_name) {
   std::string tag = "memembed_";

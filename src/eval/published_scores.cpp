@@ -3,6 +3,7 @@
 #include "csv_table.h"
 #include "line_fields.h"
 #include "memembed/error.h"
+#include "memembed/memory_type.h"
 
 namespace memembed::eval {
 
@@ -41,10 +42,9 @@ PublishedScores load_published_scores(const std::filesystem::path& path) {
 }
 
 std::string published_type_prefix(const std::string& memory_type) {
-  if (memory_type == "Episodic") return "epi";
-  if (memory_type == "Dialogue") return "dia";
-  if (memory_type == "Semantic") return "sem";
-  if (memory_type == "Procedural") return "pro";
+  for (const MemoryType type : kMemoryTypes) {
+    if (memory_type == lmeb_name(type)) return short_name(type);
+  }
   return "";
 }
 

@@ -3,6 +3,8 @@
 #include "aggregation.h"
 #include "task_layout.h"
 
+#include "memembed/memory_type.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -131,9 +133,9 @@ std::string report_html(const std::vector<ModelRun>& runs, const PublishedScores
     }
     if (ours.empty()) continue;
     html += fmt::format("<h2>By memory type, {}</h2>\n", settings_label(setting));
-    const std::vector<std::pair<std::string, std::string>> panels = {
-        {"Episodic", "epi_n10"}, {"Dialogue", "dia_n10"}, {"Semantic", "sem_n10"},
-        {"Procedural", "pro_n10"}, {"Mean (Type)", "meanType_n10"}};
+    std::vector<std::pair<std::string, std::string>> panels;  // memory type, published column
+    for (const MemoryType type : kMemoryTypes) panels.emplace_back(lmeb_name(type), std::string(short_name(type)) + "_n10");
+    panels.emplace_back("Mean (Type)", "meanType_n10");
     for (const auto& [type, column] : panels) {
       std::vector<Bar> bars;
       for (const auto& [run, a] : ours) {

@@ -4,6 +4,8 @@
 #include "csv_table.h"
 #include "task_layout.h"
 
+#include "memembed/memory_type.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,7 +17,12 @@ namespace memembed::eval {
 
 namespace {
 
-const char* kTypes[] = {"Episodic", "Dialogue", "Semantic", "Procedural"};
+// LMEB's four memory types by their LMEB names, in its table order.
+const std::vector<std::string> kTypes = [] {
+  std::vector<std::string> names;
+  for (const MemoryType type : kMemoryTypes) names.emplace_back(lmeb_name(type));
+  return names;
+}();
 
 std::string pct(double value) { return fmt::format("{:.2f}", 100.0 * value); }
 
@@ -48,9 +55,9 @@ std::string type_label(const std::string& type) {
 std::string overall_table(const std::vector<ModelRun>& runs, const std::string& metric,
                           const PublishedScores* published, const std::string& published_suffix) {
   std::string out = "| model | instructions |";
-  for (const char* t : kTypes) out += fmt::format(" {} |", type_label(t));
+  for (const std::string& t : kTypes) out += fmt::format(" {} |", type_label(t));
   out += " Mean (Dataset) | Mean (Type) | datasets |\n|---|---|";
-  for (size_t i = 0; i < 4; ++i) out += "---:|";
+  for (size_t i = 0; i < kTypes.size(); ++i) out += "---:|";
   out += "---:|---:|---:|\n";
   std::set<std::string> settings_shown;
   for (const ModelRun& run : runs) {
@@ -59,7 +66,7 @@ std::string overall_table(const std::vector<ModelRun>& runs, const std::string& 
       const Aggregate a = aggregate(run.subsets, setting, metric);
       if (a.empty()) continue;
       out += fmt::format("| **{}** | {} |", run.model_name, setting);
-      for (const char* t : kTypes) out += fmt::format(" {} |", pct_or_dash(type_value(a, t)));
+      for (const std::string& t : kTypes) out += fmt::format(" {} |", pct_or_dash(type_value(a, t)));
       out += fmt::format(" {} | {} | {} |\n", pct(a.mean_dataset), pct(a.mean_type), a.datasets.size());
     }
   }
@@ -68,7 +75,7 @@ std::string overall_table(const std::vector<ModelRun>& runs, const std::string& 
       for (const PublishedRow& row : published->rows) {
         if (row.setting != published_setting(setting)) continue;
         out += fmt::format("| {} (published) | {} |", row.model, setting);
-        for (const char* t : kTypes) {
+        for (const std::string& t : kTypes) {
           auto it = row.values.find(published_type_prefix(t) + published_suffix);
           out += it != row.values.end() ? fmt::format(" {:.2f} |", it->second) : std::string(" - |");
         }
@@ -225,7 +232,7 @@ std::string console_summary(const ModelRun& run) {
     for (const auto& s : settings) out += fmt::format(" {:>8}", pct_or_dash(value_of(s, type, dataset)));
     out += "\n";
   }
-  for (const char* type : kTypes) {
+  for (const std::string& type : kTypes) {
     bool any = false;
     std::string line = fmt::format("{:<33}", type_label(type) + " mean");
     for (const auto& s : settings) {

@@ -1,5 +1,7 @@
 #include "task_layout.h"
 
+#include "memembed/memory_type.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -54,24 +56,14 @@ const DatasetLayout* find_layout(std::string_view name) {
 }
 
 std::string canonical_memory_type(std::string_view name) {
-  static constexpr const char* kTypes[] = {"Episodic", "Dialogue", "Semantic", "Procedural"};
-  for (const char* type : kTypes) {
-    const std::string_view t(type);
-    if (t.size() == name.size() &&
-        std::equal(t.begin(), t.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return std::string(t);
-    }
-  }
-  return "";
+  const auto type = find_memory_type(name);
+  return type ? lmeb_name(*type) : "";
 }
 
 std::string agent_memory_category(std::string_view memory_type) {
-  if (memory_type == "Episodic") return "EPISODIC";
-  if (memory_type == "Procedural") return "PROCEDURAL";
-  if (memory_type == "Semantic") return "SEMANTIC";
-  if (memory_type == "Dialogue") return "SOCIAL";
+  for (const MemoryType type : kMemoryTypes) {
+    if (memory_type == lmeb_name(type)) return category_name(type);
+  }
   return "";
 }
 

@@ -28,25 +28,29 @@ class BertBackbone final : public Backbone {
  public:
   BertBackbone(const HfConfig& config, const WeightSource& weights, PositionScheme scheme)
       : scheme_(scheme) {
-    hidden_ = config.get_int("hidden_size");
-    heads_ = config.get_int("num_attention_heads");
+    hidden_ = config.get_size("hidden_size");
+    heads_ = config.get_size("num_attention_heads");
     if (hidden_ % heads_ != 0) {
       throw invalid_input("{}: hidden_size {} is not a multiple of num_attention_heads {}", config.where(),
                           hidden_, heads_);
     }
-    intermediate_ = config.get_int("intermediate_size");
-    layers_count_ = config.get_int("num_hidden_layers");
-    vocab_ = config.get_int("vocab_size");
-    positions_ = config.get_int("max_position_embeddings");
+    intermediate_ = config.get_size("intermediate_size");
+    layers_count_ = config.get_size("num_hidden_layers");
+    vocab_ = config.get_size("vocab_size");
+    positions_ = config.get_size("max_position_embeddings");
     eps_ = config.get_double("layer_norm_eps", 1e-12);
     padding_index_ = config.get_int("pad_token_id", 1);
+    if (scheme_ == PositionScheme::AfterPaddingIndex && (padding_index_ < 0 || padding_index_ + 1 >= positions_)) {
+      throw invalid_input("{}: pad_token_id {} leaves no positions of the {} in max_position_embeddings",
+                          config.where(), padding_index_, positions_);
+    }
     activation_ = parse_activation(config.get_string("hidden_act", "gelu"), config.where() + ": hidden_act");
     const std::string position_type = config.get_string("position_embedding_type", "absolute");
     if (position_type != "absolute") {
       throw unsupported("{}: position_embedding_type \"{}\" is not supported (only \"absolute\")",
                         config.where(), position_type);
     }
-    const int64_t type_vocab = config.get_int("type_vocab_size", 2);
+    const int64_t type_vocab = config.get_size("type_vocab_size", 2);
 
     word_embeddings_ = weights.load("embeddings.word_embeddings.weight", {vocab_, hidden_});
     position_embeddings_ = weights.load("embeddings.position_embeddings.weight", {positions_, hidden_});

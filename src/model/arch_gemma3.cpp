@@ -25,11 +25,11 @@ std::unique_ptr<Backbone> build_gemma3(const HfConfig& config, const WeightSourc
 
   const double global_base = config.get_double("rope_theta", 1e6);
   const double local_base = config.get_double("rope_local_base_freq", 1e4);
-  const int64_t window = config.get_int("sliding_window", 4096);
+  const int64_t window = config.get_size("sliding_window", 4096);
   std::vector<std::string> layer_types = config.get_strings("layer_types");
   if (layer_types.empty()) {
     // Older configs give a pattern instead: every Nth layer is full attention.
-    const int64_t pattern = config.get_int("sliding_window_pattern", config.get_int("_sliding_window_pattern", 6));
+    const int64_t pattern = config.get_size("sliding_window_pattern", config.get_size("_sliding_window_pattern", 6));
     for (int64_t i = 0; i < spec.layers; ++i) {
       layer_types.push_back((i + 1) % pattern == 0 ? "full_attention" : "sliding_attention");
     }

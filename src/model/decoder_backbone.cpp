@@ -184,17 +184,17 @@ class DecoderBackbone final : public Backbone {
 
 DecoderSpec read_common_decoder_config(const HfConfig& config) {
   DecoderSpec spec;
-  spec.hidden = config.get_int("hidden_size");
-  spec.layers = config.get_int("num_hidden_layers");
-  spec.q_heads = config.get_int("num_attention_heads");
-  spec.kv_heads = config.get_int("num_key_value_heads", spec.q_heads);
-  spec.head_dim = config.get_int("head_dim", spec.hidden / spec.q_heads);
-  spec.intermediate = config.get_int("intermediate_size");
-  spec.vocab = config.get_int("vocab_size");
-  spec.max_positions = config.get_int("max_position_embeddings");
+  spec.hidden = config.get_size("hidden_size");
+  spec.layers = config.get_size("num_hidden_layers");
+  spec.q_heads = config.get_size("num_attention_heads");
+  spec.kv_heads = config.get_size("num_key_value_heads", spec.q_heads);
+  spec.head_dim = config.get_size("head_dim", spec.hidden / spec.q_heads);
+  spec.intermediate = config.get_size("intermediate_size");
+  spec.vocab = config.get_size("vocab_size");
+  spec.max_positions = config.get_size("max_position_embeddings");
   spec.rms_eps = config.get_double("rms_norm_eps", 1e-6);
   spec.attention_bias = config.get_bool("attention_bias", false);
-  if (spec.kv_heads <= 0 || spec.q_heads % spec.kv_heads != 0) {
+  if (spec.q_heads % spec.kv_heads != 0) {
     throw invalid_input("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", config.where(),
                         spec.q_heads, spec.kv_heads);
   }

@@ -42,6 +42,18 @@ int64_t HfConfig::get_int(const char* field, int64_t fallback) const {
   return has(field) ? get_int(field) : fallback;
 }
 
+int64_t HfConfig::get_size(const char* field) const { return get_size(field, get_int(field)); }
+
+int64_t HfConfig::get_size(const char* field, int64_t fallback) const {
+  // The fallback is checked too: it is often derived from other sizes (head_dim = hidden / heads).
+  constexpr int64_t kLargest = int64_t{1} << 31;
+  const int64_t value = has(field) ? get_int(field) : fallback;
+  if (value < 1 || value > kLargest) {
+    throw invalid_input("{}: field \"{}\" must be a size from 1 to {}, got {}", where_, field, kLargest, value);
+  }
+  return value;
+}
+
 double HfConfig::get_double(const char* field) const {
   const Json* value = find(field);
   if (value == nullptr) throw invalid_input("{}: missing field \"{}\"", where_, field);

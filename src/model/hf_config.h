@@ -21,6 +21,10 @@ class HfConfig {
 
   int64_t get_int(const char* field) const;
   int64_t get_int(const char* field, int64_t fallback) const;
+  // A size or count (hidden_size, num_attention_heads, ...): an integer from 1 to 2^31, so it can
+  // be divided by and multiplied with other sizes safely.
+  int64_t get_size(const char* field) const;
+  int64_t get_size(const char* field, int64_t fallback) const;
   double get_double(const char* field) const;
   double get_double(const char* field, double fallback) const;
   bool get_bool(const char* field, bool fallback) const;

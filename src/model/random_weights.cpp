@@ -22,7 +22,7 @@ void write_random_weights(const fs::path& model_dir, uint64_t seed) {
     if (type.size() < 5 || type.compare(type.size() - 5, 5, "Dense") != 0) continue;
     const fs::path dir = model_dir / entry.value("path", "");
     const HfConfig dense = HfConfig::load(dir / "config.json");
-    const int64_t in = dense.get_int("in_features"), out = dense.get_int("out_features");
+    const int64_t in = dense.get_size("in_features"), out = dense.get_size("out_features");
     const WeightSource random = WeightSource::random(++stage_seed, false);
     std::vector<std::pair<std::string, at::Tensor>> tensors = {{"linear.weight", random.load("linear.weight", {out, in})}};
     if (dense.get_bool("bias", true)) tensors.emplace_back("linear.bias", random.load("linear.bias", {out}));

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <fstream>
 
@@ -125,11 +126,20 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : path_(path) {
       if (shape == entry.end() || !shape->is_array()) {
         throw invalid_input("{}: missing or invalid \"shape\"", context);
       }
+      // The byte count is checked against the data span below; computing it must not wrap, and
+      // every dimension must fit the int64 a tensor size is.
       uint64_t elements = 1;
       for (const auto& dim : *shape) {
         if (!dim.is_number_unsigned()) throw invalid_input("{}: shape entries must be non-negative integers", context);
-        info.shape.push_back(dim.get<int64_t>());
-        elements *= dim.get<uint64_t>();
+        const uint64_t size = dim.get<uint64_t>();
+        if (size > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(elements, size, &elements)) {
+          throw invalid_input("{}: shape {} is too large", context, shape->dump());
+        }
+        info.shape.push_back(static_cast<int64_t>(size));
+      }
+      uint64_t byte_count = 0;
+      if (__builtin_mul_overflow(elements, static_cast<uint64_t>(spec->bytes), &byte_count)) {
+        throw invalid_input("{}: shape {} of {} is too large", context, shape->dump(), dtype_name);
       }
       const auto offsets = entry.find("data_offsets");
       if (offsets == entry.end() || !offsets->is_array() || offsets->size() != 2 ||
@@ -142,10 +152,9 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : path_(path) {
         throw invalid_input("{}: data offsets [{}, {}) lie outside the {} bytes of tensor data (truncated file?)",
                             context, info.begin, info.end, data_size);
       }
-      if (elements * spec->bytes != info.end - info.begin) {
+      if (byte_count != info.end - info.begin) {
         throw invalid_input("{}: shape {} of {} needs {} bytes but the data span is {} bytes", context,
-                            shape_string(info.shape), dtype_name, elements * spec->bytes,
-                            info.end - info.begin);
+                            shape_string(info.shape), dtype_name, byte_count, info.end - info.begin);
       }
       auto [slot, inserted] = tensors_.emplace(info.name, std::move(info));
       (void)inserted;
@@ -227,7 +236,8 @@ WeightSource WeightSource::open_directory(const fs::path& dir) {
     const std::string shard = it->get<std::string>();
     auto found = shard_index.find(shard);
     if (found == shard_index.end()) {
-      source.files_.push_back(std::make_shared<SafetensorsFile>(dir / shard));
+      const std::string where = fmt::format("{}: weight_map[\"{}\"]", index_path.string(), it.key());
+      source.files_.push_back(std::make_shared<SafetensorsFile>(path_inside(dir, shard, where)));
       found = shard_index.emplace(shard, source.files_.size() - 1).first;
     }
     if (source.files_[found->second]->find(it.key()) == nullptr) {

@@ -1,12 +1,12 @@
 #include "memembed/error.h"
 #include "memembed/json_io.h"
+#include "memembed/log.h"
 #include "memembed/model.h"
 #include "buffer_pool.h"
 #include "st_modules.h"
 
 #include <ATen/Parallel.h>
 
-#include <cstdio>
 #include <thread>
 
 namespace memembed::model {
@@ -42,7 +42,32 @@ Features pad_batch(const std::vector<const std::vector<text::TokenId>*>& rows, c
   return features;
 }
 
+void configure_compute(const ComputeSettings& settings) {
+  set_compute_threads(settings.threads);
+  // Forward passes allocate large activations per op; the pool reuses them instead of faulting
+  // in new pages.
+  if (settings.buffer_pool_bytes > 0) install_buffer_pool(settings.buffer_pool_bytes);
+}
+
 namespace {
+
+struct SimilarityName {
+  const char* name;
+  Similarity similarity;
+};
+// sentence-transformers' SimilarityFunction values ("dot_product" is its older spelling of "dot").
+constexpr SimilarityName kSimilarityNames[] = {{"cosine", Similarity::Cosine},
+                                               {"dot", Similarity::Dot},
+                                               {"dot_product", Similarity::Dot},
+                                               {"euclidean", Similarity::Euclidean},
+                                               {"manhattan", Similarity::Manhattan}};
+
+Similarity parse_similarity(const std::string& name, const std::string& where) {
+  for (const auto& known : kSimilarityNames) {
+    if (name == known.name) return known.similarity;
+  }
+  throw invalid_input("{}: similarity_fn_name \"{}\" is not one of cosine, dot, euclidean, manhattan", where, name);
+}
 
 struct ModuleEntry {
   std::string type;
@@ -66,10 +91,8 @@ std::vector<ModuleEntry> read_modules(const fs::path& dir) {
     return entries;
   }
   if (!fs::exists(path)) {
-    std::fprintf(stderr,
-                 "memembed: %s has no modules.json; using Transformer + mean pooling, as sentence-transformers "
-                 "does\n",
-                 dir.string().c_str());
+    logger()->warn("{} has no modules.json; using Transformer + mean pooling, as sentence-transformers does",
+                   dir.string());
     return {{"sentence_transformers.models.Transformer", ""}, {"sentence_transformers.models.Pooling", ""}};
   }
   const Json json = read_json_file(path);
@@ -89,10 +112,16 @@ std::vector<ModuleEntry> read_modules(const fs::path& dir) {
 
 }  // namespace
 
+const char* to_string(Similarity similarity) {
+  for (const auto& known : kSimilarityNames) {
+    if (known.similarity == similarity) return known.name;
+  }
+  MEMEMBED_ASSERT(false);
+  return "";
+}
+
 std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& dir, const LoadOptions& options) {
   if (!fs::is_directory(dir)) throw not_found("{}: model directory does not exist", dir.string());
-  // Forward passes allocate large activations per op; reuse them instead of faulting in new pages.
-  install_buffer_pool();
   std::unique_ptr<SentenceTransformer> model(new SentenceTransformer());
   model->source_dir_ = dir;
   model->precision_ = plan_precision(options.precision);
@@ -103,7 +132,7 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
   size_t dimension = 0;
   for (const auto& entry : entries) {
     const std::string kind = short_type(entry.type);
-    const fs::path module_dir = dir / entry.path;
+    const fs::path module_dir = path_inside(dir, entry.path, (dir / "modules.json").string() + ": path");
     std::unique_ptr<Module> module;
     if ((kind == "Transformer" || kind == "StaticEmbedding") && !model->modules_.empty()) {
       throw invalid_input("{}: only the first module may be a {}", (dir / "modules.json").string(), kind);
@@ -153,8 +182,8 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
     if (const auto* transformer = dynamic_cast<const TransformerModule*>(model->modules_.front().get())) {
       const auto positions = static_cast<size_t>(transformer->backbone().max_positions());
       if (options.max_seq_length > positions) {
-        std::fprintf(stderr, "memembed: %s supports at most %zu positions; max sequence length %zu lowered to %zu\n",
-                     model->name_.c_str(), positions, options.max_seq_length, positions);
+        logger()->warn("{} supports at most {} positions; max sequence length {} lowered to {}", model->name_,
+                       positions, options.max_seq_length, positions);
       }
       model->max_seq_length_ = std::min(options.max_seq_length, positions);
     }
@@ -168,6 +197,9 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
         if (!it->is_string()) throw invalid_input("{}: prompts[\"{}\"] must be a string", st_config.string(), it.key());
         model->prompts_[it.key()] = it->get<std::string>();
       }
+    }
+    if (auto name = optional_string(config, "similarity_fn_name", st_config.string())) {
+      model->similarity_ = parse_similarity(*name, st_config.string());
     }
     model->default_prompt_name_ = optional_string(config, "default_prompt_name", st_config.string());
     if (model->default_prompt_name_ && !model->prompts_.count(*model->default_prompt_name_)) {
@@ -218,7 +250,7 @@ void SentenceTransformer::save(const fs::path& dir) const {
   write_json_file(dir / "modules.json", modules);
   Json config = {{"prompts", prompts_},
                  {"default_prompt_name", default_prompt_name_ ? Json(*default_prompt_name_) : Json(nullptr)},
-                 {"similarity_fn_name", "cosine"},
+                 {"similarity_fn_name", to_string(similarity_)},
                  {"model_type", "SentenceTransformer"},
                  {"__version__", {{"memembed", "0.1.0"}}}};
   write_json_file(dir / "config_sentence_transformers.json", config);

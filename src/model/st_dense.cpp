@@ -37,8 +37,8 @@ const DenseActivation& find_activation(const std::string& name, const fs::path& 
 std::unique_ptr<DenseModule> DenseModule::load(const fs::path& dir, size_t input_dimension) {
   const fs::path config_path = dir / "config.json";
   const HfConfig config = HfConfig::load(config_path);
-  const int64_t in = config.get_int("in_features");
-  const int64_t out = config.get_int("out_features");
+  const int64_t in = config.get_size("in_features");
+  const int64_t out = config.get_size("out_features");
   if (static_cast<size_t>(in) != input_dimension) {
     throw invalid_input("{}: in_features is {} but the previous stage produces {} dimensions", config_path.string(),
                         in, input_dimension);

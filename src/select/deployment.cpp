@@ -38,6 +38,8 @@ std::string format_params(double params) {
   return fmt::format("{:.0f}M", params / 1e6);
 }
 
+const char* to_string(Instructions setting) { return setting == Instructions::On ? "on" : "off"; }
+
 const char* to_string(Device device) { return device == Device::Gpu ? "cuda" : "cpu"; }
 
 const char* to_string(Tier tier) {

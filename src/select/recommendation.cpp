@@ -64,37 +64,26 @@ std::optional<double> weighted_setting_score(const ModelInfo& model, Instruction
   return sum / total;
 }
 
-// LMEB applies instructions to queries only, so documents embed the same either way and each
-// memory category can use whichever setting its evidence favours; the weighted score is then the
-// weighted mean of the per-type bests.
+// Each memory category uses whichever instruction setting its evidence favours
+// (ModelInfo::best_score); the weighted score is the weighted mean of the per-type bests.
 Scored score_model(const ModelInfo& model, const Priorities& priorities) {
   Scored scored;
   double sum = 0;
   double total = 0;
   for (const MemoryType type : kMemoryTypes) {
-    const auto& off = model.score(Instructions::Off, type);
-    const auto& on = model.score(Instructions::On, type);
-    const TypeScore* chosen = nullptr;
-    Instructions setting = Instructions::Off;
-    // Ties go to no instruction: the simpler query with the same evidence.
-    if (on && (!off || on->ndcg10 > off->ndcg10)) {
-      chosen = &*on;
-      setting = Instructions::On;
-    } else if (off) {
-      chosen = &*off;
-    }
+    const auto chosen = model.best_score(type);
     const double weight = priorities.weight(type);
     if (chosen) {
-      scored.type_scores[index(type)] = chosen->ndcg10;
-      scored.instructions[index(type)] = setting;
-      scored.measured[index(type)] = chosen->measured;
+      scored.type_scores[index(type)] = chosen->score.ndcg10;
+      scored.instructions[index(type)] = chosen->setting;
+      scored.measured[index(type)] = chosen->score.measured;
     }
     if (weight <= 0) continue;
     if (!chosen) {
       scored.missing.push_back(type);
       continue;
     }
-    sum += weight * chosen->ndcg10;
+    sum += weight * chosen->score.ndcg10;
     total += weight;
   }
   scored.score = total > 0 ? sum / total : 0;

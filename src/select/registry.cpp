@@ -284,6 +284,24 @@ std::optional<double> ModelInfo::mean_type(Instructions setting) const {
   return sum / kMemoryTypeCount;
 }
 
+std::optional<ModelInfo::BestScore> ModelInfo::best_score(MemoryType type) const {
+  const auto& on = score(Instructions::On, type);
+  const auto& off = score(Instructions::Off, type);
+  if (on && (!off || on->ndcg10 > off->ndcg10)) return BestScore{*on, Instructions::On};
+  if (off) return BestScore{*off, Instructions::Off};
+  return std::nullopt;
+}
+
+std::optional<double> ModelInfo::best_mean_type() const {
+  double sum = 0;
+  for (const MemoryType type : kMemoryTypes) {
+    const auto best = best_score(type);
+    if (!best) return std::nullopt;
+    sum += best->score.ndcg10;
+  }
+  return sum / kMemoryTypeCount;
+}
+
 std::string instruction_policy(const ModelInfo& model) {
   const auto with = model.mean_type(Instructions::On);
   const auto without = model.mean_type(Instructions::Off);

@@ -475,11 +475,40 @@ class Parser {
   bool ignore_case_ = false;
 };
 
+// Bounds on one find_all, because patterns come from untrusted tokenizer files: a budget of
+// steps that grows with the text (ordinary patterns take a few dozen per character, catastrophic
+// backtracking takes exponentially many) and a recursion depth that keeps well inside a thread's
+// stack (one level costs up to ~450 bytes of frames: 4000 levels stay under 2 MB).
+constexpr size_t kStepsPerCharacter = 1000;
+constexpr size_t kMinimumSteps = 100000;
+constexpr size_t kMaxDepth = 4000;
+
 class Matcher {
  public:
-  explicit Matcher(const std::vector<char32_t>& chars) : chars_(chars) {}
+  Matcher(const std::vector<char32_t>& chars, const std::string& pattern)
+      : chars_(chars), pattern_(pattern), step_budget_(kMinimumSteps + kStepsPerCharacter * chars.size()) {}
 
   bool match(const Node& node, size_t i, Continuation k) const {
+    if (++steps_ > step_budget_) {
+      throw invalid_input("regex /{}/: gave up after {} matching steps on a text of {} characters "
+                          "(catastrophic backtracking in the tokenizer's split pattern)",
+                          pattern_, step_budget_, chars_.size());
+    }
+    if (depth_ >= kMaxDepth) {
+      throw invalid_input("regex /{}/: gave up at a recursion depth of {} on a text of {} characters "
+                          "(a repeated group in the tokenizer's split pattern matching a very long run)",
+                          pattern_, kMaxDepth, chars_.size());
+    }
+    ++depth_;
+    struct Leave {
+      size_t& depth;
+      ~Leave() { --depth; }
+    } leave{depth_};
+    return dispatch(node, i, k);
+  }
+
+ private:
+  bool dispatch(const Node& node, size_t i, Continuation k) const {
     switch (node.kind) {
       case Node::Kind::Class:
         return i < chars_.size() && node.cls.matches(chars_[i]) && k(i + 1);
@@ -501,7 +530,6 @@ class Matcher {
     return false;
   }
 
- private:
   bool sequence(const Node& node, size_t index, size_t i, Continuation k) const {
     if (index == node.children.size()) return k(i);
     auto rest = [&](size_t j) { return sequence(node, index + 1, j, k); };
@@ -548,6 +576,10 @@ class Matcher {
   }
 
   const std::vector<char32_t>& chars_;
+  const std::string& pattern_;
+  const size_t step_budget_;
+  mutable size_t steps_ = 0;
+  mutable size_t depth_ = 0;
 };
 
 }  // namespace
@@ -568,7 +600,7 @@ void Regex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t
   }
   offsets.push_back(text.size());
 
-  const Matcher matcher(chars);
+  const Matcher matcher(chars, pattern_);
   size_t start = 0;
   while (start < chars.size()) {
     size_t end = 0;

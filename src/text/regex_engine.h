@@ -26,7 +26,9 @@ class Regex {
   Regex& operator=(Regex&&) noexcept;
 
   // Non-overlapping, non-empty matches scanning left to right, as byte ranges [first, second).
-  // `text` must be valid UTF-8.
+  // `text` must be valid UTF-8. Matching is bounded (patterns come from untrusted files): more
+  // than ~1000 steps per character (catastrophic backtracking) or a recursion deeper than 4000
+  // levels throws InvalidInput naming the pattern, instead of hanging or overflowing the stack.
   void find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& matches) const;
 
   const std::string& pattern() const { return pattern_; }

@@ -35,6 +35,18 @@ void resolve(void* handle, const char* name, F& target, const fs::path& path) {
   if (target == nullptr) throw not_found("{}: missing symbol {}", path.string(), name);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kDeepBind = 0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr int kDeepBind = 0;
+#else
+constexpr int kDeepBind = RTLD_DEEPBIND;
+#endif
+#else
+constexpr int kDeepBind = RTLD_DEEPBIND;
+#endif
+
 Api open_shim() {
   std::string tried;
   for (const fs::path& candidate : sentencepiece_shim_candidates()) {
@@ -44,8 +56,9 @@ Api open_shim() {
       continue;
     }
     // Local and deep-bound: SentencePiece's embedded protobuf must neither see nor be seen by
-    // the process's libprotobuf.
-    void* handle = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    // the process's libprotobuf. (AddressSanitizer refuses RTLD_DEEPBIND; sanitizer builds load
+    // it local only, which is enough for processes without libtorch's protobuf.)
+    void* handle = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL | kDeepBind);
     if (handle == nullptr) {
       tried += "\n  " + candidate.string() + " (" + dlerror() + ")";
       continue;

@@ -122,6 +122,13 @@ class SentencePieceTokenizer final : public TemplatedTokenizer {
     return out;
   }
 
+  bool is_special(TokenId id) const override {
+    if (id < 0) return false;
+    const AddedToken* added = specials_.find_id(id);
+    if (added != nullptr) return added->special;
+    return id < piece_count_ && (processor_->is_control(id) || processor_->is_unknown(id));
+  }
+
   size_t vocab_size() const override {
     size_t size = static_cast<size_t>(piece_count_);
     for (const auto& [id, text] : extra_pieces_) size = std::max(size, static_cast<size_t>(id) + 1);

@@ -196,6 +196,11 @@ class PipelineTokenizer final : public TemplatedTokenizer {
     return joined;
   }
 
+  bool is_special(TokenId id) const override {
+    const AddedToken* added = added_.find_id(id);
+    return added != nullptr && added->special;
+  }
+
   size_t vocab_size() const override { return model_->vocab_size() + extra_vocab_; }
 
   std::optional<TokenId> token_to_id(std::string_view token) const override {

@@ -14,16 +14,13 @@ class EmbedCli : public ::testing::Test {
   void SetUp() override {
     model_ = fixture_dir("bert-tiny");
     MEMEMBED_REQUIRE_SHARED(model_);
-    dir_ = temp_dir("cli");
+    dir_ = scratch_.path();
     expected_ = read_json_file(model_ / "expected.json");
   }
 
-  std::vector<Json> read_lines(const fs::path& path) {
-    std::vector<Json> lines;
-    for_each_jsonl(path, [&](const Json& line, size_t) { lines.push_back(line); });
-    return lines;
-  }
+  std::vector<Json> read_lines(const fs::path& path) { return memembed::testing::read_jsonl(path); }
 
+  memembed::testing::TempDir scratch_;
   fs::path model_, dir_;
   Json expected_;
 };

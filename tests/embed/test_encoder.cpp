@@ -4,9 +4,16 @@
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/json_io.h"
+#include "memembed/log.h"
 #include "memembed/model.h"
 
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/InferenceMode.h>
+#include <spdlog/sinks/ostream_sink.h>
+
 #include <cmath>
+#include <sstream>
+#include <thread>
 
 using namespace memembed;
 using memembed::testing::fixture_dir;
@@ -26,9 +33,8 @@ class FixtureEncoder : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(FixtureEncoder, EveryCaseFromTextMatchesTheReference) {
-  embed::EncoderOptions options;
-  options.threads = 2;
-  const embed::Encoder encoder(dir_, options);
+  model::set_compute_threads(2);
+  const embed::Encoder encoder(dir_);
   const double tolerance = expected_["tolerance"]["embedding_max_abs_diff"].get<double>();
   // All cases of one prompt in a single call: they are batched together, mixed lengths included.
   std::map<std::string, std::vector<const Json*>> by_prompt;
@@ -181,13 +187,140 @@ TEST(SyntheticWorkload, IsReproducibleAndVaried) {
   EXPECT_GT(longest, 300u);
 }
 
+
+// include_prompt = false: pooling skips the prompt's tokens. sentence-transformers counts the
+// prompt's tokens and drops one only when the last of them is a special token (an appended EOS),
+// so a tokenizer that appends nothing keeps every prompt token in the count.
+class PromptExclusion : public ::testing::TestWithParam<bool> {};
+
+TEST_P(PromptExclusion, PoolingSkipsExactlyThePromptTokens) {
+  const bool appends_eos = GetParam();
+  const auto source = fixture_dir("gemma3-embed-tiny");
+  MEMEMBED_REQUIRE_SHARED(source);
+  const memembed::testing::TempDir scratch;
+  const auto dir = scratch / "model";
+  std::filesystem::copy(source, dir, std::filesystem::copy_options::recursive);
+  Json tokenizer_config = read_json_file(dir / "tokenizer_config.json");
+  tokenizer_config["add_eos_token"] = appends_eos;
+  write_json_file(dir / "tokenizer_config.json", tokenizer_config);
+  Json pooling = read_json_file(dir / "1_Pooling" / "config.json");
+  pooling["include_prompt"] = false;
+  write_json_file(dir / "1_Pooling" / "config.json", pooling);
+
+  const embed::Encoder encoder(dir);
+  const std::string prompt = encoder.prompt("query");
+  const std::string text = "The quick brown fox jumps over the lazy dog.";
+  const embed::Embeddings embedded = encoder.encode({text}, prompt);
+
+  // The reference: the transformer's token states, averaged over the tokens after the prompt,
+  // then the remaining stages (Dense, Dense, Normalize).
+  const auto& model = encoder.model();
+  const auto ids = model.tokenizer().encode(strip_unicode_whitespace(prompt + text)).ids;
+  const auto prompt_ids = model.tokenizer().encode(strip_unicode_whitespace(prompt)).ids;
+  const size_t eos = model.tokenizer().token_to_id("</s>").value();
+  ASSERT_EQ(prompt_ids.back() == static_cast<text::TokenId>(eos), appends_eos);
+  const size_t prompt_tokens = prompt_ids.size() - (appends_eos ? 1 : 0);
+  ASSERT_TRUE(std::equal(prompt_ids.begin(), prompt_ids.begin() + static_cast<long>(prompt_tokens), ids.begin()));
+  c10::InferenceMode guard;
+  model::Features features;
+  features.input_ids = at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
+  features.attention_mask = at::ones_like(features.input_ids);
+  model.modules()[0]->forward(features);
+  features.sentence_embedding =
+      features.token_embeddings.narrow(1, static_cast<int64_t>(prompt_tokens),
+                                       static_cast<int64_t>(ids.size() - prompt_tokens)).mean(1);
+  for (size_t stage = 2; stage < model.modules().size(); ++stage) model.modules()[stage]->forward(features);
+  const at::Tensor reference = features.sentence_embedding.contiguous();
+  ASSERT_EQ(static_cast<size_t>(reference.numel()), embedded.dim);
+  std::vector<double> expected(reference.data_ptr<float>(), reference.data_ptr<float>() + reference.numel());
+  EXPECT_LE(max_abs_diff(embedded.row(0), expected), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(WithAndWithoutAppendedEos, PromptExclusion, ::testing::Values(true, false));
+
+// What a server needs: loading a model changes nothing process-wide (threads, allocator), and one
+// Encoder serves many threads at once with the results of a single caller.
+TEST(EncoderInAServer, LoadingChangesNoProcessWideSetting) {
+  const auto dir = fixture_dir("bert-tiny");
+  MEMEMBED_REQUIRE_SHARED(dir);
+  model::set_compute_threads(1);
+  c10::Allocator* const allocator = c10::GetCPUAllocator();
+  embed::EncoderOptions options;
+  options.max_batch_size = 3;
+  const embed::Encoder encoder(dir, options);
+  encoder.encode({"hello"});
+  EXPECT_EQ(model::compute_threads(), 1);
+  EXPECT_EQ(c10::GetCPUAllocator(), allocator);
+}
+
+TEST(EncoderInAServer, ManyThreadsEncodeAtOnceWithSingleThreadedResults) {
+  const auto dir = fixture_dir("qwen3-embed-tiny");
+  MEMEMBED_REQUIRE_SHARED(dir);
+  model::set_compute_threads(2);
+  // Every thread's warnings land in one captured log: the truncation warning comes once.
+  auto captured = std::make_shared<std::ostringstream>();
+  auto previous = memembed::logger();
+  memembed::set_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(*captured)));
+  const embed::Encoder encoder(dir);
+  std::vector<std::string> texts;
+  for (const auto& item : read_json_file(dir / "expected.json")["cases"]) texts.push_back(item["text"].get<std::string>());
+  const std::string prompt = encoder.prompt("query");
+  const embed::Embeddings alone = encoder.encode(texts, prompt);
+
+  constexpr int kThreads = 8;
+  std::vector<embed::Embeddings> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 3; ++round) results[static_cast<size_t>(t)] = encoder.encode(texts, prompt);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  memembed::set_logger(previous);
+  for (const auto& result : results) {
+    ASSERT_EQ(result.values.size(), alone.values.size());
+    double worst = 0;
+    for (size_t i = 0; i < alone.values.size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::abs(result.values[i] - alone.values[i])));
+    }
+    EXPECT_LE(worst, 1e-6);
+  }
+  const std::string log = captured->str();
+  const size_t first = log.find("truncated");
+  ASSERT_NE(first, std::string::npos) << "the fixture has texts longer than 64 tokens";
+  EXPECT_EQ(log.find("truncated", first + 1), std::string::npos) << log;
+}
+
+TEST(EncoderPrompts, SelectedAsSentenceTransformersDoes) {
+  const auto source = fixture_dir("bert-tiny");
+  MEMEMBED_REQUIRE_SHARED(source);
+  const memembed::testing::TempDir scratch;
+  const auto dir = scratch / "model";
+  std::filesystem::copy(source, dir, std::filesystem::copy_options::recursive);
+  {
+    const embed::Encoder encoder(dir);
+    EXPECT_EQ(encoder.select_prompt(std::nullopt, ""), "") << "no default_prompt_name: no prompt";
+    EXPECT_EQ(encoder.select_prompt(std::nullopt, "query"), "query: ");
+    EXPECT_EQ(encoder.select_prompt(std::string("x: "), ""), "x: ");
+    EXPECT_THROW(encoder.select_prompt(std::string("x: "), "query"), Error);
+    EXPECT_THROW(encoder.select_prompt(std::nullopt, "nope"), Error);
+  }
+  Json config = read_json_file(dir / "config_sentence_transformers.json");
+  config["default_prompt_name"] = "document";
+  write_json_file(dir / "config_sentence_transformers.json", config);
+  const embed::Encoder encoder(dir);
+  EXPECT_EQ(encoder.select_prompt(std::nullopt, ""), "passage: ");
+  EXPECT_EQ(encoder.select_prompt(std::string(""), ""), "") << "an explicit empty prompt wins";
+}
+
 }  // namespace
 
 namespace {
 
 TEST(EncoderModelResolution, UnknownHubIdNamesThePullCommand) {
-  const auto cache = memembed::testing::temp_dir("cache");
-  ::setenv("MEMEMBED_CACHE", cache.c_str(), 1);
+  const memembed::testing::TempDir cache;
+  const memembed::testing::ScopedEnv cache_env("MEMEMBED_CACHE", cache.path().string());
   try {
     embed::Encoder encoder("someorg/some-model");
     FAIL();
@@ -195,7 +328,6 @@ TEST(EncoderModelResolution, UnknownHubIdNamesThePullCommand) {
     EXPECT_EQ(e.kind(), ErrorKind::NotFound);
     EXPECT_NE(std::string(e.what()).find("memembed pull someorg/some-model"), std::string::npos) << e.what();
   }
-  ::unsetenv("MEMEMBED_CACHE");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // End to end: run_evaluation with BM25 on hand-built and shared LMEB trees, the output contract
 // (summary.csv, result JSON, run files), resuming, and the CLI.
 #include "bm25.h"
+#include "cli_support.h"
 #include "correlation.h"
 #include "embedding_cache.h"
 #include "eval_test_support.h"
@@ -63,19 +64,11 @@ EvalOptions toy_options(const fs::path& root, const fs::path& out) {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// The binary's exit code; its stdout and stderr together in `output`.
 int run_binary(const std::string& args, std::string* output = nullptr) {
-#ifdef MEMEMBED_BINARY
-  TempDir tmp;
-  const std::string command = std::string(MEMEMBED_BINARY) + " " + args + " > " +
-                              (tmp / "out.txt").string() + " 2> " + (tmp / "err.txt").string();
-  const int status = std::system(command.c_str());
-  if (output) *output = read_file(tmp / "out.txt") + read_file(tmp / "err.txt");
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-#else
-  (void)args;
-  (void)output;
-  return -2;
-#endif
+  const auto result = memembed::testing::run_memembed(args);
+  if (output) *output = result.out + result.err;
+  return result.exit_code;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // `memembed pull` end to end: the real binary against the local fake hub via --endpoint.
 
+#include "cli_support.h"
 #include "hub/fake_hub.h"
 #include "hub/hub_test_support.h"
 
@@ -7,29 +8,13 @@
 
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <cstdio>
-
 namespace memembed::test {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string quote(const std::string& text) {
-  std::string quoted = "'";
-  for (const char c : text) {
-    if (c == '\'') quoted += "'\\''";
-    else quoted.push_back(c);
-  }
-  return quoted + "'";
-}
+using memembed::testing::quote;
+using CliRun = memembed::testing::CommandResult;
 
 class PullCliTest : public ::testing::Test {
  protected:
@@ -45,23 +30,9 @@ class PullCliTest : public ::testing::Test {
   }
 
   CliRun run(const std::string& arguments, const std::string& environment = "") {
-    CliRun result;
-#ifdef MEMEMBED_BINARY
-    const fs::path err_file = scratch_.path() / "stderr.txt";
-    const std::string command =
-        "env -u HF_TOKEN -u HF_ENDPOINT no_proxy=127.0.0.1 NO_PROXY=127.0.0.1 MEMEMBED_CACHE=" +
-        quote((scratch_.path() / "cache").string()) + " " + environment + " " +
-        quote(MEMEMBED_BINARY) + " " + arguments + " 2>" + quote(err_file.string());
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) throw std::runtime_error("popen failed");
-    char buffer[4096];
-    size_t got = 0;
-    while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, got);
-    const int status = ::pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.err = read_file_bytes(err_file);
-#endif
-    return result;
+    return memembed::testing::run_memembed(
+        arguments, "-u HF_TOKEN -u HF_ENDPOINT no_proxy=127.0.0.1 NO_PROXY=127.0.0.1 MEMEMBED_CACHE=" +
+                       quote((scratch_.path() / "cache").string()) + " " + environment);
   }
 
   TempDir scratch_;

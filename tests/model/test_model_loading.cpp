@@ -11,7 +11,7 @@
 
 using namespace memembed;
 using memembed::testing::fixture_dir;
-using memembed::testing::temp_dir;
+using memembed::testing::TempDir;
 using memembed::testing::write_file;
 namespace fs = std::filesystem;
 
@@ -22,7 +22,7 @@ class ModelLoading : public ::testing::Test {
   void SetUp() override {
     source_ = fixture_dir("bert-tiny");
     MEMEMBED_REQUIRE_SHARED(source_);
-    dir_ = temp_dir("model");
+    dir_ = scratch_ / "model";
     fs::copy(source_, dir_, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
   }
 
@@ -43,6 +43,7 @@ class ModelLoading : public ::testing::Test {
     return model.forward(features).clone();
   }
 
+  TempDir scratch_;
   fs::path source_, dir_;
 };
 
@@ -127,7 +128,7 @@ TEST_F(ModelLoading, MalformedModulesJsonIsRefused) {
 
 TEST_F(ModelLoading, SavedModelLoadsBackWithIdenticalEmbeddings) {
   const auto model = model::SentenceTransformer::load(dir_);
-  const fs::path saved = temp_dir("saved");
+  const fs::path saved = scratch_ / "saved";
   model->save(saved);
   for (const char* file : {"modules.json", "config.json", "model.safetensors", "1_Pooling/config.json",
                            "sentence_bert_config.json", "config_sentence_transformers.json", "tokenizer.json"}) {
@@ -161,5 +162,53 @@ TEST_F(ModelLoading, XlmRobertaPositionsStartAfterThePaddingIndex) {
   const std::vector<int64_t> ids = {101, 1996, 4248, 2829, 102};
   EXPECT_TRUE(at::allclose(embed(*bert, ids), embed(*roberta, ids), 0, 1e-6));
 }
+
+TEST_F(ModelLoading, ModulePathsMayNotLeaveTheModelDirectory) {
+  for (const std::string& path : {std::string("../1_Pooling"), std::string("/etc"), std::string("a/../../x")}) {
+    write_file(dir_ / "modules.json",
+               Json::array({{{"type", "sentence_transformers.models.Transformer"}, {"path", ""}},
+                            {{"type", "sentence_transformers.models.Pooling"}, {"path", path}}})
+                   .dump());
+    const std::string message = load_error();
+    EXPECT_NE(message.find("outside the directory"), std::string::npos) << path << ": " << message;
+  }
+}
+
+// Every size in config.json is checked before it is divided by or allocated.
+class ConfigSizes : public ::testing::TestWithParam<std::tuple<const char*, const char*, int64_t>> {};
+
+TEST_P(ConfigSizes, ZeroOrNegativeSizeIsInvalidInputNamingTheField) {
+  const auto [fixture, field, value] = GetParam();
+  const fs::path source = fixture_dir(fixture);
+  MEMEMBED_REQUIRE_SHARED(source);
+  const TempDir scratch;
+  const fs::path dir = scratch / "model";
+  fs::copy(source, dir, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  Json config = read_json_file(dir / "config.json");
+  config[field] = value;
+  write_json_file(dir / "config.json", config);
+  try {
+    model::SentenceTransformer::load(dir);
+    FAIL() << field << " = " << value << " was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput) << e.what();
+    EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryArchitecture, ConfigSizes,
+    ::testing::Values(std::make_tuple("bert-tiny", "num_attention_heads", 0),
+                      std::make_tuple("bert-tiny", "hidden_size", 0),
+                      std::make_tuple("bert-tiny", "num_hidden_layers", -1),
+                      std::make_tuple("bert-tiny", "vocab_size", -5),
+                      std::make_tuple("bert-tiny", "type_vocab_size", 0),
+                      std::make_tuple("qwen3-embed-tiny", "num_attention_heads", 0),
+                      std::make_tuple("qwen3-embed-tiny", "num_key_value_heads", 0),
+                      std::make_tuple("qwen3-embed-tiny", "head_dim", -16),
+                      std::make_tuple("qwen3-embed-tiny", "max_position_embeddings", 0),
+                      std::make_tuple("gemma3-embed-tiny", "num_attention_heads", 0),
+                      std::make_tuple("gemma3-embed-tiny", "sliding_window", 0),
+                      std::make_tuple("gemma3-embed-tiny", "intermediate_size", -128)));
 
 }  // namespace

@@ -2,13 +2,14 @@
 // reads every float dtype exactly.
 #include "fixture_support.h"
 #include "memembed/error.h"
+#include "memembed/json_io.h"
 #include "safetensors.h"
 
 #include <cstring>
 
 using namespace memembed;
 using namespace memembed::model;
-using memembed::testing::temp_dir;
+using memembed::testing::TempDir;
 
 namespace {
 
@@ -31,10 +32,11 @@ std::string error_of(const std::filesystem::path& path) {
 class SafetensorsTest : public ::testing::Test {
  protected:
   std::filesystem::path write(const std::string& name, const std::string& bytes) {
-    const auto path = temp_dir("st") / name;
+    const auto path = dir_ / name;
     memembed::testing::write_file(path, bytes);
     return path;
   }
+  TempDir dir_;
 };
 
 TEST_F(SafetensorsTest, ReadsF32F16Bf16Exactly) {
@@ -123,7 +125,7 @@ TEST_F(SafetensorsTest, IntegerTensorsAreNotWeights) {
 }
 
 TEST_F(SafetensorsTest, WriteThenReadRoundTrips) {
-  const auto dir = temp_dir("roundtrip");
+  const TempDir dir;
   const at::Tensor a = at::randn({3, 5});
   const at::Tensor b = at::randn({7});
   write_safetensors(dir / "x.safetensors", {{"a", a}, {"b", b}}, {{"format", "pt"}});
@@ -133,18 +135,59 @@ TEST_F(SafetensorsTest, WriteThenReadRoundTrips) {
 }
 
 TEST_F(SafetensorsTest, ShardedIndexIsFollowed) {
-  const auto dir = temp_dir("sharded");
+  const TempDir dir;
   write_safetensors(dir / "model-00001-of-00002.safetensors", {{"a", at::ones({2})}});
   write_safetensors(dir / "model-00002-of-00002.safetensors", {{"b", at::zeros({3})}});
   memembed::testing::write_file(dir / "model.safetensors.index.json",
                                 R"({"metadata":{},"weight_map":{"a":"model-00001-of-00002.safetensors",)"
                                 R"("b":"model-00002-of-00002.safetensors"}})");
-  const WeightSource weights = WeightSource::open_directory(dir);
+  const WeightSource weights = WeightSource::open_directory(dir.path());
   EXPECT_EQ(weights.load("a", {2}).sum().item<float>(), 2.0f);
   EXPECT_EQ(weights.load("b", {3}).sum().item<float>(), 0.0f);
   memembed::testing::write_file(dir / "model.safetensors.index.json",
                                 R"({"weight_map":{"a":"model-00002-of-00002.safetensors"}})");
-  EXPECT_THROW(WeightSource::open_directory(dir), Error);
+  EXPECT_THROW(WeightSource::open_directory(dir.path()), Error);
+}
+
+TEST_F(SafetensorsTest, ShapeWhoseByteCountOverflowsIsInvalidInput) {
+  // 2^32 x 2^32 elements wrap to 0 in 64 bits, which would match an empty span.
+  const std::string wrapping = R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})";
+  // 2^62 elements of 4 bytes: the element count fits, the byte count does not.
+  const std::string bytes = R"({"w":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})";
+  // A dimension beyond int64 would turn negative as a tensor size.
+  const std::string huge_dim = R"({"w":{"dtype":"U8","shape":[18446744073709551615],"data_offsets":[0,0]}})";
+  for (const std::string& header : {wrapping, bytes, huge_dim}) {
+    const auto path = write("overflow.safetensors", file_with_header(header, ""));
+    try {
+      SafetensorsFile file(path);
+      FAIL() << "accepted " << header;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::InvalidInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find("tensor \"w\""), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("too large"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(SafetensorsTest, ShardNamesMayNotLeaveTheModelDirectory) {
+  const TempDir root;
+  write_safetensors(root / "outside.safetensors", {{"a", at::ones({2})}});
+  write_safetensors(root / "model" / "inside.safetensors", {{"a", at::ones({2})}});
+  for (const std::string& shard : {std::string("../outside.safetensors"), (root / "outside.safetensors").string(),
+                                   std::string("sub/../../outside.safetensors")}) {
+    memembed::testing::write_file(root / "model" / "model.safetensors.index.json",
+                                  Json{{"weight_map", {{"a", shard}}}}.dump());
+    try {
+      WeightSource::open_directory(root / "model");
+      FAIL() << "followed " << shard;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::InvalidInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find("outside the directory"), std::string::npos) << e.what();
+    }
+  }
+  memembed::testing::write_file(root / "model" / "model.safetensors.index.json",
+                                R"({"weight_map":{"a":"./inside.safetensors"}})");
+  EXPECT_EQ(WeightSource::open_directory(root / "model").load("a", {2}).sum().item<float>(), 2.0f);
 }
 
 }  // namespace

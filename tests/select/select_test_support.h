@@ -1,6 +1,7 @@
 // Temp directories and files in the formats other memembed commands write, for select's tests.
 #pragma once
 
+#include "fixture_support.h"
 #include "memembed/error.h"
 #include "memembed/json_io.h"
 
@@ -15,33 +16,8 @@ namespace select_test {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test, removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    static int created = 0;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / ("memembed_select_" + std::to_string(::getpid()) + "_" +
-                                         info->test_suite_name() + "_" + info->name() + "_" +
-                                         std::to_string(++created));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
-
-inline void write_file(const fs::path& path, const std::string& content) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << content;
-}
+using memembed::testing::TempDir;
+using memembed::testing::write_file;
 
 // One subset result as `memembed eval --out DIR` writes it.
 inline void write_subset_result(const fs::path& out_dir, const std::string& model, const std::string& setting,

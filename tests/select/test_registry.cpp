@@ -92,7 +92,7 @@ TEST(Registry, BuiltinHoldsTheLmebModelsAndCommonSmallOnes) {
 
 // The registry copies LMEB's Tables 2 and 3; every number must match the reference transcription.
 TEST(Registry, LmebNumbersMatchThePublishedTables) {
-  const std::string path = std::string(MEMEMBED_SHARED_DIR) + "/reference/lmeb_published_scores.csv";
+  const std::string path = (memembed::testing::shared_dir() / "reference" / "lmeb_published_scores.csv").string();
   const auto rows = read_published_csv(path);
   if (rows.empty()) GTEST_SKIP() << "no reference CSV at " << path;
   const Registry registry = Registry::builtin();

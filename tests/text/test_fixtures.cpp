@@ -1,13 +1,13 @@
 // The model fixtures' expected token ids: every case's input_text, special tokens on, truncated
 // to max_seq_length (64) with special tokens kept.
-#include "shared_data.h"
+#include "fixture_support.h"
 
 #include "memembed/text.h"
 
 namespace memembed::text {
 namespace {
 
-using testing::shared_dir;
+using memembed::testing::shared_dir;
 
 struct FixtureExpectation {
   const char* name;
@@ -18,7 +18,7 @@ struct FixtureExpectation {
 class FixtureTokens : public ::testing::TestWithParam<FixtureExpectation> {};
 
 TEST_P(FixtureTokens, MatchExpectedJson) {
-  MEMEMBED_REQUIRE_SHARED_DATA();
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "fixtures");
   const auto directory = shared_dir() / "fixtures" / GetParam().name;
   const auto tokenizer = load_tokenizer(directory);
   EXPECT_EQ(tokenizer->padding_side(), GetParam().padding_side);

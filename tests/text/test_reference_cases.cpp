@@ -1,6 +1,6 @@
 // Every case in shared/tokenizers/*/cases.jsonl: the ids Hugging Face produces, and the decoded
 // text where the case gives one.
-#include "shared_data.h"
+#include "fixture_support.h"
 
 #include "memembed/text.h"
 
@@ -10,13 +10,13 @@
 namespace memembed::text {
 namespace {
 
-using testing::read_jsonl;
-using testing::shared_dir;
+using memembed::testing::read_jsonl;
+using memembed::testing::shared_dir;
 
 class ReferenceCases : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ReferenceCases, IdsAndDecodingMatchHuggingFace) {
-  MEMEMBED_REQUIRE_SHARED_DATA();
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "tokenizers");
   const auto directory = shared_dir() / "tokenizers" / GetParam();
   const auto tokenizer = load_tokenizer(directory);
   const auto cases = read_jsonl(directory / "cases.jsonl");
@@ -59,7 +59,7 @@ INSTANTIATE_TEST_SUITE_P(Vocabularies, ReferenceCases,
                          });
 
 TEST(ReferenceCases, Gpt2DecodeCases) {
-  MEMEMBED_REQUIRE_SHARED_DATA();
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "tokenizers");
   const auto directory = shared_dir() / "tokenizers" / "gpt2";
   const auto tokenizer = load_tokenizer(directory);
   const auto cases = read_jsonl(directory / "decode_cases.jsonl");

@@ -128,5 +128,32 @@ TEST(Unicode, LossyDecodingReplacesMaximalSubparts) {
   EXPECT_EQ(unicode::find_invalid_utf8("ok \xE2\x82\xAC"), std::string_view::npos);
 }
 
+// Patterns come from untrusted tokenizer.json files: catastrophic backtracking and unbounded
+// recursion end in an error naming the pattern, never a hang or a stack overflow.
+TEST(RegexEngine, CatastrophicBacktrackingIsBoundedAndNamesThePattern) {
+  const std::string pattern = "(a|a)*b";
+  const Regex regex(pattern);
+  std::vector<std::pair<size_t, size_t>> matches;
+  try {
+    regex.find_all(std::string(64, 'a'), matches);
+    FAIL() << "an exponential match ran to completion";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput) << e.what();
+    EXPECT_NE(std::string(e.what()).find(pattern), std::string::npos) << e.what();
+  }
+}
+
+TEST(RegexEngine, DeepRepetitionOfAGroupIsBoundedNotAStackOverflow) {
+  const Regex regex("(?:ab)+");
+  std::vector<std::pair<size_t, size_t>> matches;
+  std::string text;
+  for (int i = 0; i < 1000000; ++i) text += "ab";
+  EXPECT_THROW(regex.find_all(text, matches), Error);
+  // Ordinary repetitions stay well within the bounds.
+  matches.clear();
+  regex.find_all("ab abab ababab", matches);
+  EXPECT_EQ(matches.size(), 3u);
+}
+
 }  // namespace
 }  // namespace memembed::text

@@ -1,57 +1,36 @@
 // `memembed tokenize` end to end: the binary's output equals the library's ids, in input order.
-#include "shared_data.h"
+#include "cli_support.h"
 
 #include "memembed/text.h"
-
-#include <sys/wait.h>
-
-#include <cstdlib>
-#include <fstream>
-#include <random>
-#include <sstream>
 
 namespace memembed::text {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::shared_dir;
+using memembed::testing::shared_dir;
 
 #ifdef MEMEMBED_BINARY
 
 class TokenizeCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    MEMEMBED_REQUIRE_SHARED_DATA();
-    std::random_device device;
-    dir_ = fs::temp_directory_path() / ("memembed-tokenize-cli-" + std::to_string(device()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    MEMEMBED_REQUIRE_SHARED(shared_dir() / "tokenizers");
+    MEMEMBED_REQUIRE_SHARED(shared_dir() / "fixtures");
+    dir_ = scratch_.path();
   }
 
-  fs::path write(const std::string& name, const std::string& content) {
-    std::ofstream out(dir_ / name, std::ios::binary);
-    out << content;
-    return dir_ / name;
-  }
+  fs::path write(const std::string& name, const std::string& content) { return scratch_.write(name, content); }
 
   // Runs the binary; returns its exit status and leaves stderr in stderr_.
   int run(const std::string& arguments) {
-    const fs::path err = dir_ / "stderr.txt";
-    const std::string command =
-        std::string("'") + MEMEMBED_BINARY + "' --quiet tokenize " + arguments + " 2> '" + err.string() + "'";
-    const int status = std::system(command.c_str());
-    std::ifstream in(err);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    stderr_ = buffer.str();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const auto result = memembed::testing::run_memembed("--quiet tokenize " + arguments);
+    stderr_ = result.err;
+    return result.exit_code;
   }
 
-  std::vector<Json> output(const fs::path& file) { return testing::read_jsonl(file); }
+  std::vector<Json> output(const fs::path& file) { return memembed::testing::read_jsonl(file); }
 
+  memembed::testing::TempDir scratch_;
   fs::path dir_;
   std::string stderr_;
 };

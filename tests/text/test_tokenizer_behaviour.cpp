@@ -1,6 +1,6 @@
 // Behaviour beyond the reference vectors: bad files and inputs, truncation edges, added-token
 // flags, over-long words, T5 sentinels, concurrent use.
-#include "shared_data.h"
+#include "fixture_support.h"
 
 #include "memembed/error.h"
 #include "memembed/text.h"
@@ -13,29 +13,8 @@ namespace memembed::text {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::shared_dir;
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device device;
-    path_ = fs::temp_directory_path() / ("memembed-text-test-" + std::to_string(device()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path write(const std::string& name, const std::string& content) const {
-    std::ofstream out(path_ / name, std::ios::binary);
-    out << content;
-    return path_ / name;
-  }
-
- private:
-  fs::path path_;
-};
+using memembed::testing::shared_dir;
+using memembed::testing::TempDir;
 
 template <typename F>
 Error expect_error(F&& f) {
@@ -181,7 +160,7 @@ TEST(TokenizerFiles, MalformedTokenizerConfigIsNamed) {
 }
 
 TEST(TokenizerInput, InvalidUtf8IsRefusedByEveryKind) {
-  MEMEMBED_REQUIRE_SHARED_DATA();
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "tokenizers");
   for (const char* name : {"bert-base-uncased", "gpt2", "llama2"}) {
     const auto tokenizer = load_tokenizer(shared_dir() / "tokenizers" / name);
     const Error e = expect_error([&] { tokenizer->encode("ok \xE2\x82 broken"); });
@@ -191,7 +170,8 @@ TEST(TokenizerInput, InvalidUtf8IsRefusedByEveryKind) {
 }
 
 TEST(TokenizerInput, EmptyTextGivesOnlySpecialTokens) {
-  MEMEMBED_REQUIRE_SHARED_DATA();
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "tokenizers");
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "fixtures");
   EXPECT_EQ(load_tokenizer(shared_dir() / "tokenizers" / "bert-base-uncased")->encode("").ids,
             (std::vector<TokenId>{101, 102}));
   EXPECT_EQ(load_tokenizer(shared_dir() / "tokenizers" / "gpt2")->encode("").ids, std::vector<TokenId>{});
@@ -210,7 +190,7 @@ TEST(TokenizerInput, OverlongWordsBecomeUnknown) {
   // An unmatchable remainder makes the whole word unknown, not just its tail.
   EXPECT_EQ(tokenizer->encode("abc", {false, 0}).ids, (std::vector<TokenId>{1}));
 
-  MEMEMBED_REQUIRE_SHARED_DATA();
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "tokenizers");
   const auto bert = load_tokenizer(shared_dir() / "tokenizers" / "bert-base-uncased");
   EXPECT_EQ(bert->encode(std::string(101, 'a'), {false, 0}).ids, (std::vector<TokenId>{100}));
   EXPECT_NE(bert->encode(std::string(100, 'a'), {false, 0}).ids, (std::vector<TokenId>{100}));
@@ -277,7 +257,7 @@ TEST(Decoding, WordPieceJoinsPiecesAndSkipsSpecials) {
 class Gpt2AddedTokens : public ::testing::Test {
  protected:
   void SetUp() override {
-    MEMEMBED_REQUIRE_SHARED_DATA();
+    MEMEMBED_REQUIRE_SHARED(shared_dir() / "tokenizers");
     base_ = read_json_file(shared_dir() / "tokenizers" / "gpt2" / "tokenizer.json");
     plain_ = load_tokenizer(shared_dir() / "tokenizers" / "gpt2");
   }
@@ -324,7 +304,7 @@ TEST_F(Gpt2AddedTokens, SingleWordTokensNeedWordBoundaries) {
 }
 
 TEST(SentencePiece, T5SentinelsAndSpecialTokensInText) {
-  MEMEMBED_REQUIRE_SHARED_DATA();
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "tokenizers");
   const auto t5 = load_tokenizer(shared_dir() / "tokenizers" / "t5");
   EXPECT_EQ(t5->token_to_id("<extra_id_0>"), 32099);
   EXPECT_EQ(t5->token_to_id("<extra_id_99>"), 32000);
@@ -344,14 +324,14 @@ TEST(SentencePiece, T5SentinelsAndSpecialTokensInText) {
 }
 
 TEST(SentencePiece, ModelFileNamedDirectlyUsesItsSideFiles) {
-  MEMEMBED_REQUIRE_SHARED_DATA();
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "tokenizers");
   const auto by_file = load_tokenizer(shared_dir() / "tokenizers" / "t5" / "spiece.model");
   const auto by_dir = load_tokenizer(shared_dir() / "tokenizers" / "t5");
   EXPECT_EQ(by_file->encode("A test.").ids, by_dir->encode("A test.").ids);
 }
 
 TEST(Concurrency, SharedTokenizerGivesTheSameIdsOnEveryThread) {
-  MEMEMBED_REQUIRE_SHARED_DATA();
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "fixtures");
   const auto tokenizer = load_tokenizer(shared_dir() / "fixtures" / "qwen3-embed-tiny");
   std::vector<std::string> texts;
   std::mt19937 rng(7);
@@ -378,6 +358,26 @@ TEST(Concurrency, SharedTokenizerGivesTheSameIdsOnEveryThread) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(mismatches, (std::vector<int>{0, 0, 0, 0}));
+}
+
+
+// all_special_ids as Hugging Face lists them: what sentence-transformers checks to decide whether
+// a prompt's last token is part of the prompt.
+TEST(SpecialTokens, IsSpecialMatchesAllSpecialIds) {
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "tokenizers");
+  MEMEMBED_REQUIRE_SHARED(shared_dir() / "fixtures");
+  const auto bert = load_tokenizer(shared_dir() / "tokenizers" / "bert-base-uncased");
+  for (const char* token : {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]"}) {
+    EXPECT_TRUE(bert->is_special(bert->token_to_id(token).value())) << token;
+  }
+  EXPECT_FALSE(bert->is_special(bert->token_to_id("hello").value()));
+  const auto llama = load_tokenizer(shared_dir() / "tokenizers" / "llama2");
+  EXPECT_TRUE(llama->is_special(1));   // <s>
+  EXPECT_TRUE(llama->is_special(2));   // </s>
+  EXPECT_FALSE(llama->is_special(llama->encode("Hello", {false, 0}).ids.back()));
+  const auto qwen = load_tokenizer(shared_dir() / "fixtures" / "qwen3-embed-tiny");
+  EXPECT_TRUE(qwen->is_special(50256));  // <|endoftext|>, appended to every input
+  EXPECT_FALSE(qwen->is_special(qwen->encode("Query:", {false, 0}).ids.back()));
 }
 
 }  // namespace

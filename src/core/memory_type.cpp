@@ -1,10 +1,10 @@
 #include "memembed/error.h"
-#include "memembed/select.h"
+#include "memembed/memory_type.h"
 
 #include <cctype>
 #include <string>
 
-namespace memembed::select {
+namespace memembed {
 
 namespace {
 
@@ -46,7 +46,7 @@ const char* lmeb_name(MemoryType type) { return names_of(type).lmeb; }
 const char* category_name(MemoryType type) { return names_of(type).category; }
 const char* short_name(MemoryType type) { return names_of(type).short_name; }
 
-MemoryType parse_memory_type(std::string_view name) {
+std::optional<MemoryType> find_memory_type(std::string_view name) {
   const std::string_view wanted = trim(name);
   for (const TypeNames& names : kNames) {
     if (equals_ignoring_case(wanted, names.lmeb) || equals_ignoring_case(wanted, names.category) ||
@@ -54,11 +54,15 @@ MemoryType parse_memory_type(std::string_view name) {
       return names.type;
     }
   }
+  return std::nullopt;
+}
+
+MemoryType parse_memory_type(std::string_view name) {
+  if (const auto type = find_memory_type(name)) return *type;
+  const std::string_view wanted = trim(name);
   throw invalid_input(
       "unknown memory type \"{}\": expected one of episodic, dialogue (or social), semantic, procedural",
       wanted);
 }
 
-const char* to_string(Instructions setting) { return setting == Instructions::On ? "on" : "off"; }
-
-}  // namespace memembed::select
+}  // namespace memembed
