@@ -194,7 +194,7 @@ void add_eval_command(CLI::App& app) {
     retrieval::FusionTuning tuning;
     if (!t.docs.empty()) {
       embed::EncoderOptions encoder;
-      encoder.threads = t.options.threads;
+      model::configure_compute({t.options.threads});
       auto model = memory::load_model_embedder(t.options.model, encoder);
       tuning = retrieval::tune_fusion_on_documents(
           read_documents(t.docs), [&](const std::vector<std::string>& x) { return model->embed_documents(x); },

@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "memembed/error.h"
 #include "memembed/memory.h"
+#include "memembed/model.h"
 #include "memembed/progress.h"
 #include "memembed/select.h"
 
@@ -67,7 +68,7 @@ std::optional<double> config_fusion_weight(const StoreArgs& args) {
 std::shared_ptr<const Embedder> load_embedder(const StoreArgs& args) {
   if (!args.config.empty() && !args.model.empty()) throw invalid_input("give --config or --model, not both");
   embed::EncoderOptions encoder;
-  encoder.threads = args.threads;
+  model::configure_compute({args.threads});
   if (!args.model.empty()) return load_model_embedder(args.model, encoder);
   if (args.config.empty()) return nullptr;
   std::vector<std::string> warnings;

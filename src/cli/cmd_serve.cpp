@@ -3,6 +3,7 @@
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/hub.h"
+#include "memembed/model.h"
 #include "memembed/memory.h"
 #include "memembed/postgres.h"
 #include "memembed/select.h"
@@ -42,7 +43,7 @@ std::shared_ptr<const text::Tokenizer> find_tokenizer(const std::filesystem::pat
 server::ServiceParts load_service(const ServeArguments& args) {
   server::ServiceParts parts;
   embed::EncoderOptions encoder;
-  encoder.threads = args.threads;
+  model::configure_compute({args.threads});
   std::string model = args.model;
   if (!args.config.empty()) {
     const select::EmbedderConfig config = select::load_embedder_config(args.config);

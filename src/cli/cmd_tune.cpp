@@ -128,6 +128,7 @@ void add_mine(CLI::App* tune) {
   command->add_option("--seed", state->options.seed, "Seed of the random fill")->capture_default_str();
   command->add_option("--threads", state->options.threads, "libtorch threads (0 = all cores)")->capture_default_str();
   command->callback([state] {
+    model::configure_compute({state->options.threads});
     state->options.data_dir = state->data;
     state->options.base_model = state->model;
     state->options.show_progress = true;
@@ -178,6 +179,7 @@ void add_train(CLI::App* tune) {
   command->add_option("--master", state->options.master, "HOST:PORT of rank 0's TCPStore (needed with --world-size > 1)");
   command->callback([state] {
     auto& options = state->options;
+    model::configure_compute({options.threads});
     options.data_dir = state->data;
     options.base_model = state->model;
     options.train_dir = fs::path(state->out) / "train";
@@ -211,6 +213,7 @@ void add_evaluate(CLI::App* tune) {
   command->add_option("--alpha", state->options.alpha, "Significance level of the paired test")->capture_default_str();
   command->add_option("--threads", state->options.threads, "libtorch threads (0 = all cores)")->capture_default_str();
   command->callback([state] {
+    model::configure_compute({state->options.threads});
     state->options.eval_dir = state->eval_dir;
     state->options.base_model = state->base;
     state->options.tuned_model = state->tuned;
@@ -275,6 +278,7 @@ void add_run(CLI::App* tune) {
     options.max_steps = state->train.max_steps;
     options.seed = state->train.seed;
     options.threads = state->train.threads;
+    model::configure_compute({options.threads});
     options.generator = tune::generator_from_string(state->generator);
     options.llm = state->llm.options();
     options.stop = &g_stop;

@@ -78,7 +78,6 @@ MiningReport mine_hard_negatives(const MineOptions& options) {
   }
 
   embed::EncoderOptions encoder_options;
-  encoder_options.threads = options.threads;
   encoder_options.show_progress = options.show_progress;
   const embed::Encoder encoder(options.base_model, encoder_options);
   std::vector<std::string> texts;

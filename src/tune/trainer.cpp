@@ -311,7 +311,6 @@ TrainResult train_model(const TrainOptions& options) {
   }
 
   embed::EncoderOptions encoder_options;
-  encoder_options.threads = options.threads;
   const embed::Encoder encoder(model, encoder_options);
   TrainingSet set = prepare(options, encoder, options.negatives);
   const size_t examples = set.documents.size();

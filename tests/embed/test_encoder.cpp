@@ -161,7 +161,7 @@ TEST(StaticModelEncoder, TextsMatchTheReferenceWithoutSpecialTokens) {
   MEMEMBED_REQUIRE_SHARED(dir);
   const Json expected = read_json_file(dir / "expected.json");
   embed::EncoderOptions options;
-  options.threads = 2;
+  model::set_compute_threads(2);
   const embed::Encoder encoder(dir, options);
   std::vector<std::string> texts;
   for (const auto& item : expected["cases"]) texts.push_back(item["text"].get<std::string>());

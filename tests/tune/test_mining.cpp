@@ -46,7 +46,6 @@ TEST(Mining, FilterHoldsAndSlotsAddUp) {
       chunk_text[chunk["id"].get<std::string>()] = chunk["text"].get<std::string>();
     });
     embed::EncoderOptions encoder_options;
-    encoder_options.threads = 1;
     const embed::Encoder encoder(model, encoder_options);
     for_each_jsonl(dir / "data" / "negatives.jsonl", [&](const Json& example, size_t) {
       std::vector<std::string> texts = {example["query"].get<std::string>(), chunk_text[example["positive"].get<std::string>()]};
