@@ -27,10 +27,11 @@ inline std::filesystem::path shared_dir() {
 
 inline std::filesystem::path fixture_dir(const std::string& name) { return shared_dir() / "fixtures" / name; }
 
-#define MEMEMBED_REQUIRE_SHARED(path)                                                            \
+#define MEMEMBED_REQUIRE_SHARED(required)                                                       \
   do {                                                                                           \
-    if (!std::filesystem::exists(path)) {                                                        \
-      GTEST_SKIP() << "shared reference data not found at " << std::filesystem::path(path).string() \
+    const std::filesystem::path required_path_(required);                                        \
+    if (!std::filesystem::exists(required_path_)) {                                              \
+      GTEST_SKIP() << "shared reference data not found at " << required_path_.string()            \
                    << " (set MEMEMBED_SHARED_DIR or check out ../shared beside the repository)"; \
     }                                                                                            \
   } while (0)

@@ -263,8 +263,10 @@ TEST(EncoderInAServer, ManyThreadsEncodeAtOnceWithSingleThreadedResults) {
   memembed::set_logger(std::make_shared<spdlog::logger>(
       "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(*captured)));
   const embed::Encoder encoder(dir);
+  const Json expected = read_json_file(dir / "expected.json");
   std::vector<std::string> texts;
-  for (const auto& item : read_json_file(dir / "expected.json")["cases"]) texts.push_back(item["text"].get<std::string>());
+  for (const auto& item : expected["cases"]) texts.push_back(item["text"].get<std::string>());
+  ASSERT_GT(texts.size(), 20u);
   const std::string prompt = encoder.prompt("query");
   const embed::Embeddings alone = encoder.encode(texts, prompt);
 

@@ -111,7 +111,9 @@ TEST_P(DenseSimilarity, RanksByTheModelsDeclaredSimilarity) {
       differs_from_dot |= std::abs(want - dot(q.row(i), d.row(j), q.dim)) > 1e-3;
     }
   }
-  if (expected != "dot") EXPECT_TRUE(differs_from_dot) << "the model's vectors must not be unit length";
+  if (expected != "dot") {
+    EXPECT_TRUE(differs_from_dot) << "the model's vectors must not be unit length";
+  }
   EXPECT_NE(retriever->settings().find(expected), std::string::npos) << retriever->settings();
 }
 
