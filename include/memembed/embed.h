@@ -6,6 +6,8 @@
 // sentence-transformers does: input = (prompt + text).strip().
 #pragma once
 
+#include "memembed/text.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -69,6 +71,12 @@ class Encoder {
   // the max sequence length are truncated (a warning is printed once per Encoder).
   Embeddings encode(const std::vector<std::string>& texts, const std::string& prompt = "",
                     EncodeStats* stats = nullptr) const;
+
+  // Texts -> token ids exactly as encode() feeds them to the model: (prompt + text).strip(),
+  // lowercased when the model asks for it, special tokens as the model uses them, truncated to the
+  // max sequence length. `prompt_length` (optional) receives the prompt's own token count.
+  std::vector<text::Encoding> tokenize(const std::vector<std::string>& texts, const std::string& prompt = "",
+                                       int64_t* prompt_length = nullptr) const;
 
   size_t dimension() const;             // after truncate_dim
   size_t max_seq_length() const;

@@ -29,6 +29,8 @@
 //    `trec_eval -c -m ndcg_cut.10 qrels.trec run.trec` reproduces the reported ndcg_at_10.
 #pragma once
 
+#include "memembed/retrieval.h"
+
 #include <atomic>
 #include <cstddef>
 #include <filesystem>
@@ -43,7 +45,8 @@ enum class InstructionMode { Off, On, Both };
 
 struct EvalOptions {
   std::filesystem::path tasks;  // benchmark tree, memory-type folder, dataset, subset or BEIR folder
-  std::string model = "bm25";   // "bm25" or a sentence-transformers model directory
+  std::string model = "bm25";   // "bm25", a sentence-transformers model directory, or "hybrid:DIR"
+                                // (the memory store's BM25 + dense fusion, `fusion` below)
   InstructionMode instructions = InstructionMode::Off;
   std::vector<int> cutoffs = {1, 3, 5, 10, 20, 25, 50, 100, 1000};  // 10 is always evaluated
   std::filesystem::path out;       // empty: print only
@@ -61,6 +64,7 @@ struct EvalOptions {
   std::filesystem::path instructions_file;  // instead of the nearest task_instructions.json
   std::filesystem::path published_scores;   // instead of the built-in LMEB paper rows
   const std::atomic<bool>* stop = nullptr;  // when it turns true: finish the current step, return
+  retrieval::FusionOptions fusion;          // --model hybrid:DIR: fusion method and dense weight
 };
 
 struct SubsetResult {
@@ -117,6 +121,11 @@ struct CorrelateOptions {
 };
 
 CommandOutput correlate_files(const CorrelateOptions& options);
+
+// `memembed eval tune-fusion --tasks`: the dense share of hybrid fusion for `options.model` (a
+// model directory) chosen on the tasks' own queries, each searched within its scene, by
+// retrieval::FusionTuner's conservative rule (options.fusion gives the method).
+retrieval::FusionTuning tune_fusion_on_tasks(const EvalOptions& options);
 
 // `memembed eval report`: one summary.md / report.html comparing several `--out` directories
 // (e.g. several models) beside the published LMEB rows.

@@ -152,12 +152,15 @@ class Embedder {
 // ---- Ranking ------------------------------------------------------------------------------------
 
 using retrieval::Fusion;  // zscore (default), minmax, rrf: see memembed/retrieval.h
+using retrieval::kDefaultFusionWeight;
 
 struct RankingOptions {
   Fusion fusion = Fusion::ZScore;
-  double fusion_weight = 0.3;    // dense share in [0, 1]: 0 = BM25 only, 1 = dense only
+  // Dense share in [0, 1]: 0 = BM25 only, 1 = dense only. nullopt: the weight `calibrate_fusion`
+  // stored in the store, else kDefaultFusionWeight.
+  std::optional<double> fusion_weight;
   double rrf_k = 60.0;
-  size_t candidate_depth = 100;  // candidates taken from each side before fusion (>= limit)
+  size_t candidate_depth = retrieval::kDefaultCandidateDepth;  // per side before fusion (>= limit)
   double relevance_weight = 0.7;
   double recency_weight = 0.3;
   double decay_per_hour = 0.01;  // recency = exp(-decay * age_hours)
@@ -314,6 +317,8 @@ struct ReindexOptions {
   size_t batch = 256;
   bool prune = false;                        // drop every other vector set after the switch
   const std::atomic<bool>* stop = nullptr;   // when it turns true: finish the batch, return
+  // Called once before the first batch (done = memories that already have a vector in the set),
+  // then after each batch.
   std::function<void(size_t done, size_t total)> on_progress;
 };
 
@@ -359,9 +364,10 @@ class MemoryStore {
   // transaction. Interrupted (stop, crash): rerun to resume.
   ReindexResult reindex(std::shared_ptr<const Embedder> target, const ReindexOptions& options);
 
-  // Chooses the dense fusion weight on the store's own memories (self-supervised queries), stores
-  // it as the store's setting and returns it.
-  double calibrate_fusion();
+  // Chooses the dense fusion weight on the store's own memories (inverse-cloze queries, the
+  // conservative rule of retrieval::FusionTuner) with the serving model, and stores it: searches
+  // without an explicit RankingOptions::fusion_weight use it from then on.
+  retrieval::FusionTuning calibrate_fusion();
 
   MemoryBackend& backend();
   const StoreOptions& options() const;

@@ -1,6 +1,10 @@
 // model: a sentence-transformers model directory loaded as a pipeline of modules.
 //
 //   modules.json:  Transformer ("")  ->  Pooling (1_Pooling)  ->  Dense (2_Dense, ...)  ->  Normalize
+//            or:   StaticEmbedding (0_StaticEmbedding)  ->  Normalize          (static embedding models)
+//
+// A model2vec directory (root model.safetensors with `embeddings`, tokenizer.json, config.json with
+// `normalize`, no modules.json) loads as StaticEmbedding [-> Normalize] and saves back the same way.
 //
 // Each stage reads and adds entries of a shared Features record (input ids, attention mask, token
 // embeddings, sentence embedding), exactly as sentence-transformers' modules pass a features dict.
@@ -35,6 +39,10 @@ struct Features {
   int64_t prompt_length = 0;      // leading prompt tokens, which Pooling skips when include_prompt is false
 };
 
+// Token-id rows padded into one batch (the longest row's length, at least 1), on the tokenizer's
+// padding side with its pad id; the attention mask marks the real tokens.
+Features pad_batch(const std::vector<const std::vector<text::TokenId>*>& rows, const text::Tokenizer& tokenizer);
+
 // One sentence-transformers stage. `type_name` is the class string used in modules.json.
 class Module {
  public:
@@ -68,7 +76,10 @@ class SentenceTransformer {
 
   const std::string& name() const { return name_; }           // directory name
   const std::string& architecture() const { return architecture_; }
-  size_t max_seq_length() const { return max_seq_length_; }   // special tokens included
+  size_t max_seq_length() const { return max_seq_length_; }   // special tokens included; 0 = no limit
+  // Whether texts are tokenised with the tokenizer's special tokens ([CLS] ... [SEP]); static
+  // embedding models average plain word tokens.
+  bool add_special_tokens() const { return add_special_tokens_; }
   size_t embedding_dimension() const { return embedding_dimension_; }
   size_t hidden_size() const { return hidden_size_; }
   const std::map<std::string, std::string>& prompts() const { return prompts_; }
@@ -100,6 +111,7 @@ class SentenceTransformer {
   std::vector<std::unique_ptr<Module>> modules_;
   std::vector<std::string> module_paths_;  // folder of each stage, as modules.json lists it
   bool lowercase_input_ = false;
+  bool add_special_tokens_ = true;
   size_t max_seq_length_ = 512;
   size_t embedding_dimension_ = 0;
   size_t hidden_size_ = 0;

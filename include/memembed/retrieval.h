@@ -15,9 +15,12 @@
 //    at 1 the dense model's.
 #pragma once
 
+#include "memembed/embed.h"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -96,6 +99,9 @@ enum class Fusion {
 const char* to_string(Fusion fusion);
 Fusion parse_fusion(std::string_view name);  // "zscore" | "minmax" | "rrf"; InvalidInput otherwise
 
+inline constexpr double kDefaultFusionWeight = 0.3;
+inline constexpr size_t kDefaultCandidateDepth = 100;  // candidates per side before fusion
+
 struct FusionOptions {
   Fusion method = Fusion::ZScore;
   double weight = 0.3;  // dense share in [0, 1]
@@ -118,5 +124,56 @@ std::vector<Scored> fuse(const Side& lexical, const Side& dense, const FusionOpt
 // A fused score mapped onto [0, 1] (monotone), for ranking with recency and min_relevance:
 // z-score -> logistic, min-max -> clamped, RRF -> divided by its maximum.
 double fused_relevance(double fused, const FusionOptions& options);
+
+// One query over full score rows (eval, calibration): each side's best `depth` among the documents
+// in `scope` (nullptr = all; BM25 keeps only documents scoring above 0, as a text index does), fused
+// exactly as the memory store fuses its candidate lists.
+std::vector<Scored> fuse_rows(const float* lexical, const float* dense, size_t docs,
+                              const std::vector<uint32_t>* scope, size_t depth, const FusionOptions& options);
+
+// ---- Choosing the fusion weight -----------------------------------------------------------------
+
+struct FusionTuning {
+  double weight = 0.0;               // the choice
+  double best_weight = 0.0;          // the highest mean NDCG@10 on the grid
+  std::vector<double> grid;          // weights tried
+  std::vector<double> ndcg_at_10;    // mean per weight (binary relevance)
+  size_t queries = 0;
+  std::string reason;                // why `weight`, in words
+};
+
+// Collects per-query NDCG@10 of the fused ranking at each weight of a grid; result() applies the
+// conservative rule: the smallest weight whose mean is within one standard error (of the paired
+// per-query differences) of the best, so the BM25 side is kept when the evidence is within noise.
+class FusionTuner {
+ public:
+  explicit FusionTuner(FusionOptions base = {}, size_t depth = kDefaultCandidateDepth,
+                       std::vector<double> grid = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0});
+  void add_query(const float* lexical, const float* dense, size_t docs, const std::vector<uint32_t>* scope,
+                 const std::vector<uint32_t>& relevant);
+  FusionTuning result() const;
+
+ private:
+  FusionOptions base_;
+  size_t depth_;
+  std::vector<double> grid_;
+  std::vector<std::vector<double>> per_query_;  // [weight][query]
+};
+
+// Self-supervised queries from documents alone (inverse cloze): from up to `max_queries` documents
+// with enough words, a sentence (or a third of the words) becomes the query and is cut out of the
+// document, which stays the one relevant document.
+struct ClozeSet {
+  std::vector<std::string> documents;  // the corpus with the cut-out spans removed
+  std::vector<std::string> queries;
+  std::vector<uint32_t> relevant;      // per query: its document
+};
+ClozeSet inverse_cloze(const std::vector<std::string>& documents, size_t max_queries, uint64_t seed = 42);
+
+using EmbedFunction = std::function<embed::Embeddings(const std::vector<std::string>&)>;
+// tune-fusion --docs and `memory calibrate`: the weight for `documents` with this dense model.
+FusionTuning tune_fusion_on_documents(const std::vector<std::string>& documents, const EmbedFunction& embed_documents,
+                                      const EmbedFunction& embed_queries, const FusionOptions& base = {},
+                                      size_t max_queries = 1000);
 
 }  // namespace memembed::retrieval

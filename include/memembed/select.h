@@ -290,6 +290,9 @@ struct EmbedderConfig {
     std::optional<std::string> base_model;
     std::optional<std::string> training_data_dir;
   } fine_tune;
+  // Dense share of the memory store's BM25 + dense fusion (`memembed eval tune-fusion`,
+  // `memembed memory calibrate`); nullopt = the store's calibrated weight, else 0.3.
+  std::optional<double> fusion_weight;
   Json selection = Json::object();  // provenance written by `memembed recommend`
 };
 

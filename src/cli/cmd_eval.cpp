@@ -3,6 +3,8 @@
 #include "commands.h"
 #include "memembed/error.h"
 #include "memembed/eval.h"
+#include "memembed/json_io.h"
+#include "memembed/memory.h"
 
 #include <CLI/CLI.hpp>
 
@@ -45,6 +47,64 @@ std::vector<int> parse_cutoffs(const std::string& text) {
   return cutoffs;
 }
 
+// Documents for `tune-fusion --docs`: a corpus.jsonl ((title + " " + text).strip() per line), a
+// memory store's data directory, or a folder of corpus .jsonl files and .txt/.md files (split into
+// paragraphs at blank lines).
+void read_corpus_jsonl(const std::filesystem::path& path, std::vector<std::string>& docs) {
+  for_each_jsonl(path, [&](const Json& line, size_t number) {
+    const std::string where = fmt::format("{}:{}", path.string(), number);
+    const std::string title = optional_string(line, "title", where).value_or("");
+    docs.push_back(strip_unicode_whitespace(title + " " + optional_string(line, "text", where).value_or("")));
+  });
+}
+
+std::vector<std::string> read_documents(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> docs;
+  if (fs::is_regular_file(path)) {
+    read_corpus_jsonl(path, docs);
+    return docs;
+  }
+  if (!fs::is_directory(path)) throw not_found("--docs {}: no such file or directory", path.string());
+  if (fs::exists(path / "memories.db")) {
+    auto backend = memory::open_sqlite_backend(path);
+    for (std::string cursor;;) {
+      const auto batch = backend->scan(cursor, 1024);
+      if (batch.empty()) break;
+      for (const auto& e : batch) docs.push_back(e.content);
+      cursor = batch.back().id;
+    }
+    return docs;
+  }
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::recursive_directory_iterator(path)) {
+    const auto ext = entry.path().extension();
+    const bool corpus = entry.path().filename() == "corpus.jsonl";
+    if (entry.is_regular_file() && (corpus || ext == ".txt" || ext == ".md" || ext == ".markdown")) {
+      files.push_back(entry.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    if (file.extension() == ".jsonl") {
+      read_corpus_jsonl(file, docs);
+      continue;
+    }
+    std::stringstream text(read_file(file));
+    std::string line, paragraph;
+    auto flush = [&] {
+      if (!strip_unicode_whitespace(paragraph).empty()) docs.push_back(strip_unicode_whitespace(paragraph));
+      paragraph.clear();
+    };
+    while (std::getline(text, line)) {
+      if (strip_unicode_whitespace(line).empty()) flush();
+      else paragraph += line + "\n";
+    }
+    flush();
+  }
+  return docs;
+}
+
 void print_warnings(const std::vector<std::string>& warnings) {
   for (const auto& w : warnings) std::fprintf(stderr, "memembed eval: warning: %s\n", w.c_str());
 }
@@ -60,6 +120,7 @@ void add_eval_command(CLI::App& app) {
     eval::EvalOptions options;
     std::string instructions = "off";
     std::string cutoffs = "1,3,5,10,20,25,50,100,1000";
+    std::string fusion = "zscore";
     bool no_cache = false;
   };
   auto state = std::make_shared<State>();
@@ -98,6 +159,59 @@ void add_eval_command(CLI::App& app) {
                    "task_instructions.json to use instead of the one found beside the tasks");
   eval->add_option("--published", state->options.published_scores,
                    "published scores CSV to compare with (default: the LMEB paper's tables)");
+
+  eval->add_option("--fusion-weight", state->options.fusion.weight,
+                   "--model hybrid:DIR: dense share of the fusion, 0..1 (pick it with `eval tune-fusion`)")
+      ->capture_default_str();
+  eval->add_option("--fusion", state->fusion, "--model hybrid:DIR: zscore | minmax | rrf")->capture_default_str();
+
+  // eval tune-fusion
+  struct TuneState {
+    eval::EvalOptions options;
+    std::string docs, fusion = "zscore";
+    bool json = false;
+    size_t max_queries = 1000;
+  };
+  auto tune_state = std::make_shared<TuneState>();
+  auto* tune = eval->add_subcommand(
+      "tune-fusion",
+      "Choose the dense weight of BM25 + dense fusion for a model, on evaluation queries (--tasks) or from "
+      "documents alone (--docs: corpus.jsonl, a folder of .txt/.md files, or a memory store)");
+  tune->add_option("--model", tune_state->options.model, "the dense model directory")->required();
+  tune->add_option("--tasks", tune_state->options.tasks, "LMEB/BEIR tasks: tune on their queries");
+  tune->add_option("--docs", tune_state->docs, "tune on inverse-cloze queries made from these documents");
+  tune->add_option("--fusion", tune_state->fusion, "zscore | minmax | rrf")->capture_default_str();
+  tune->add_option("--max-queries", tune_state->max_queries, "--docs: self-supervised queries made")->capture_default_str();
+  tune->add_option("--threads", tune_state->options.threads, "threads (0 = all cores)");
+  tune->add_flag("--json", tune_state->json, "print {\"fusion_weight\": W, ...}");
+  tune->callback([tune_state] {
+    auto& t = *tune_state;
+    if (t.options.tasks.empty() == t.docs.empty()) throw invalid_input("tune-fusion: give exactly one of --tasks and --docs");
+    t.options.fusion.method = retrieval::parse_fusion(t.fusion);
+    retrieval::FusionTuning tuning;
+    if (!t.docs.empty()) {
+      embed::EncoderOptions encoder;
+      encoder.threads = t.options.threads;
+      auto model = memory::load_model_embedder(t.options.model, encoder);
+      tuning = retrieval::tune_fusion_on_documents(
+          read_documents(t.docs), [&](const std::vector<std::string>& x) { return model->embed_documents(x); },
+          [&](const std::vector<std::string>& x) { return model->embed_queries(x, std::nullopt); }, t.options.fusion,
+          t.max_queries);
+    } else {
+      tuning = eval::tune_fusion_on_tasks(t.options);
+    }
+    if (t.json) {
+      Json curve = Json::object();
+      for (size_t i = 0; i < tuning.grid.size(); ++i) curve[fmt::format("{}", tuning.grid[i])] = tuning.ndcg_at_10[i];
+      std::cout << Json{{"fusion_weight", tuning.weight}, {"best_weight", tuning.best_weight},
+                        {"fusion", retrieval::to_string(t.options.fusion.method)}, {"queries", tuning.queries},
+                        {"ndcg_at_10", curve}, {"reason", tuning.reason}}.dump(2)
+                << std::endl;
+    } else {
+      for (size_t i = 0; i < tuning.grid.size(); ++i) std::cout << fmt::format("weight {:.1f}  NDCG@10 {:.4f}\n", tuning.grid[i], tuning.ndcg_at_10[i]);
+      std::cout << "fusion_weight " << tuning.weight << "  (" << tuning.reason << ")" << std::endl;
+    }
+  });
 
   // eval score
   struct ScoreState {
@@ -161,8 +275,9 @@ void add_eval_command(CLI::App& app) {
                      "published scores CSV (default: the LMEB paper's tables)");
   report->callback([report_options] { eval::write_comparison_report(*report_options); });
 
-  eval->callback([score, correlate, report, state] {
-    if (score->parsed() || correlate->parsed() || report->parsed()) return;
+  eval->callback([score, correlate, report, tune, state] {
+    if (score->parsed() || correlate->parsed() || report->parsed() || tune->parsed()) return;
+    state->options.fusion.method = retrieval::parse_fusion(state->fusion);
     if (state->options.tasks.empty()) {
       throw invalid_input("eval: --tasks is required (or use `eval score|correlate|report`)");
     }

@@ -15,6 +15,7 @@ void add_eval_command(CLI::App& app);
 void add_recommend_command(CLI::App& app);
 void add_models_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_memory_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 
 }  // namespace memembed::cli

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   memembed::cli::add_recommend_command(app);
   memembed::cli::add_models_command(app);
   memembed::cli::add_tokenize_command(app);
+  memembed::cli::add_memory_command(app);
   memembed::cli::add_serve_command(app);
 
   try {

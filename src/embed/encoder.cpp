@@ -111,12 +111,11 @@ size_t Encoder::max_seq_length() const { return model_->max_seq_length(); }
 
 std::string Encoder::model_name() const { return model_name_.empty() ? model_->name() : model_name_; }
 
-Embeddings Encoder::encode(const std::vector<std::string>& texts, const std::string& prompt,
-                           EncodeStats* stats) const {
-  const auto started = std::chrono::steady_clock::now();
+std::vector<text::Encoding> Encoder::tokenize(const std::vector<std::string>& texts, const std::string& prompt,
+                                              int64_t* prompt_length) const {
   const text::Tokenizer& tokenizer = model_->tokenizer();
   const size_t max_length = model_->max_seq_length();
-
+  const bool special_tokens = model_->add_special_tokens();
   for (size_t i = 0; i < texts.size(); ++i) {
     if (!is_valid_utf8(texts[i])) throw invalid_input("text {} is not valid UTF-8", i);
   }
@@ -128,16 +127,28 @@ Embeddings Encoder::encode(const std::vector<std::string>& texts, const std::str
     for (int64_t i = begin; i < end; ++i) {
       std::string input = strip_unicode_whitespace(prompt + texts[static_cast<size_t>(i)]);
       if (model_->lowercase_input()) input = lowercase(input);
-      encodings[static_cast<size_t>(i)] = tokenizer.encode(input, {true, max_length});
+      encodings[static_cast<size_t>(i)] = tokenizer.encode(input, {special_tokens, max_length});
     }
   });
 
   // The prompt's own token count (minus its trailing special token), for pooling modes that
   // exclude the prompt — the same count sentence-transformers passes as `prompt_length`.
-  int64_t prompt_length = 0;
-  if (!prompt.empty()) {
-    prompt_length = static_cast<int64_t>(tokenizer.encode(strip_unicode_whitespace(prompt), {true, max_length}).ids.size()) - 1;
+  if (prompt_length != nullptr) {
+    *prompt_length = 0;
+    if (!prompt.empty()) {
+      const auto ids = tokenizer.encode(strip_unicode_whitespace(prompt), {special_tokens, max_length}).ids;
+      *prompt_length = static_cast<int64_t>(ids.size()) - (special_tokens ? 1 : 0);
+    }
   }
+  return encodings;
+}
+
+Embeddings Encoder::encode(const std::vector<std::string>& texts, const std::string& prompt,
+                           EncodeStats* stats) const {
+  const auto started = std::chrono::steady_clock::now();
+  const size_t max_length = model_->max_seq_length();
+  int64_t prompt_length = 0;
+  const std::vector<text::Encoding> encodings = tokenize(texts, prompt, &prompt_length);
 
   size_t truncated = 0;
   size_t real_tokens = 0;
@@ -158,8 +169,6 @@ Embeddings Encoder::encode(const std::vector<std::string>& texts, const std::str
   result.values.assign(texts.size() * dim, 0.0f);
 
   const std::vector<Batch> batches = plan_batches(encodings, options_);
-  const bool left_padding = tokenizer.padding_side() == text::PaddingSide::Left;
-  const int64_t pad_id = tokenizer.pad_token_id();
   size_t padded_tokens = 0;
   double flops = 0;
 
@@ -168,22 +177,9 @@ Embeddings Encoder::encode(const std::vector<std::string>& texts, const std::str
   if (options_.show_progress) progress = std::make_unique<Progress>("embedding", texts.size(), "texts");
   for (const Batch& batch : batches) {
     const auto rows = static_cast<int64_t>(batch.rows.size());
-    const auto length = static_cast<int64_t>(batch.length);
-    at::Tensor input_ids = at::full({rows, length}, pad_id, at::kLong);
-    at::Tensor attention_mask = at::zeros({rows, length}, at::kLong);
-    auto* ids = input_ids.data_ptr<int64_t>();
-    auto* mask = attention_mask.data_ptr<int64_t>();
-    for (int64_t r = 0; r < rows; ++r) {
-      const auto& tokens = encodings[batch.rows[static_cast<size_t>(r)]].ids;
-      const int64_t offset = left_padding ? length - static_cast<int64_t>(tokens.size()) : 0;
-      for (size_t t = 0; t < tokens.size(); ++t) {
-        ids[r * length + offset + static_cast<int64_t>(t)] = tokens[t];
-        mask[r * length + offset + static_cast<int64_t>(t)] = 1;
-      }
-    }
-    model::Features features;
-    features.input_ids = input_ids;
-    features.attention_mask = attention_mask;
+    std::vector<const std::vector<text::TokenId>*> batch_ids;
+    for (size_t row : batch.rows) batch_ids.push_back(&encodings[row].ids);
+    model::Features features = model::pad_batch(batch_ids, model_->tokenizer());
     features.prompt_length = prompt_length;
     at::Tensor embeddings = model_->forward(features);
     if (options_.truncate_dim > 0) {

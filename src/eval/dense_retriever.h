@@ -11,4 +11,8 @@ namespace memembed::eval {
 
 std::unique_ptr<Retriever> make_dense_retriever(const RetrieverConfig& config);
 
+// "hybrid:DIR": BM25 and the dense model DIR fused per query within its scope by
+// retrieval::fuse_rows - the memory store's hybrid ranking (without recency: tasks have no time).
+std::unique_ptr<Retriever> make_hybrid_retriever(const RetrieverConfig& config);
+
 }  // namespace memembed::eval

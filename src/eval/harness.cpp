@@ -124,7 +124,9 @@ SubsetOutcome evaluate_subset(const SubsetSpec& spec, const LoadedSubset& data,
     const size_t end = std::min(n_queries, begin + block);
     const std::vector<std::string> batch(texts.begin() + static_cast<std::ptrdiff_t>(begin),
                                          texts.begin() + static_cast<std::ptrdiff_t>(end));
-    retriever.score(batch, scores);
+    const std::vector<const std::vector<uint32_t>*> scopes(data.candidates.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                           data.candidates.begin() + static_cast<std::ptrdiff_t>(end));
+    retriever.score_in_scopes(batch, scopes, scores);
     if (stop_requested(options)) return outcome;
     MEMEMBED_ASSERT(scores.size() == batch.size() * n_docs);
     for (size_t q = begin; q < end; ++q) {
@@ -260,6 +262,7 @@ EvalResult run_evaluation(const EvalOptions& options) {
     config.cache_dir = options.cache_dir.empty() ? default_embedding_cache() : options.cache_dir;
   }
   config.stop = options.stop;
+  config.fusion = options.fusion;
   std::unique_ptr<Retriever> retriever = make_retriever(config);
 
   EvalResult result;

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS memory_tags (
   PRIMARY KEY (tag, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS memory_tags_seq ON memory_tags(seq);
 CREATE VIRTUAL TABLE IF NOT EXISTS memory_text USING fts5(tokens, tokenize = 'ascii');
+CREATE VIRTUAL TABLE IF NOT EXISTS memory_vocab USING fts5vocab(memory_text, 'row');
 CREATE TABLE IF NOT EXISTS vector_sets (
   id INTEGER PRIMARY KEY,
   model_name TEXT NOT NULL,
@@ -115,11 +116,11 @@ std::string tokens_text(std::string_view content) {
   return out;
 }
 
-// An FTS5 query matching any of the tokens; a token repeated in the query is repeated here, so it
+// An FTS5 query matching any of `tokens`; a token repeated in the query is repeated here, so it
 // counts each time (as in retrieval::Bm25Index).
-std::string match_expression(std::string_view text) {
+std::string match_expression(const std::vector<std::string>& tokens) {
   std::string out;
-  for (const std::string& token : retrieval::bm25_tokenize(text)) {
+  for (const std::string& token : tokens) {
     if (!out.empty()) out += " OR ";
     out += '"' + token + '"';  // tokens hold letters, marks and digits only: nothing to escape
   }
@@ -133,12 +134,11 @@ struct Bm25QueryStats {
   double average_length = 1.0;
 };
 
-int count_rows(const Fts5ExtensionApi*, Fts5Context*, void* user) {
-  ++*static_cast<int64_t*>(user);
-  return SQLITE_OK;
-}
 
-void bm25_function(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* context, int, sqlite3_value**) {
+// memembed_bm25(memory_text, df): `df` is a BLOB of one double per query token (phrase), its
+// document frequency read from the vocabulary table before the query (counting rows here would scan).
+void bm25_function(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* context, int argc,
+                   sqlite3_value** argv) {
   const auto* parameters = static_cast<const retrieval::Bm25Parameters*>(api->xUserData(fts));
   auto* stats = static_cast<Bm25QueryStats*>(api->xGetAuxdata(fts, 0));
   if (stats == nullptr) {
@@ -150,14 +150,13 @@ void bm25_function(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_contex
     }
     fresh->average_length = rows > 0 && total > 0 ? static_cast<double>(total) / static_cast<double>(rows) : 1.0;
     const int phrases = api->xPhraseCount(fts);
-    for (int p = 0; p < phrases; ++p) {
-      int64_t df = 0;
-      if (api->xQueryPhrase(fts, p, &df, count_rows) != SQLITE_OK) {
-        sqlite3_result_error(context, "memembed_bm25: cannot count a term's documents", -1);
-        return;
-      }
-      fresh->idf.push_back(retrieval::bm25_idf(static_cast<double>(rows), static_cast<double>(df)));
+    if (argc != 1 || sqlite3_value_bytes(argv[0]) != static_cast<int>(phrases * sizeof(double))) {
+      sqlite3_result_error(context, "memembed_bm25: expected one document frequency per query token", -1);
+      return;
     }
+    std::vector<double> df(static_cast<size_t>(phrases));
+    std::memcpy(df.data(), sqlite3_value_blob(argv[0]), df.size() * sizeof(double));
+    for (double d : df) fresh->idf.push_back(retrieval::bm25_idf(static_cast<double>(rows), d));
     stats = fresh.get();
     if (api->xSetAuxdata(fts, fresh.release(), [](void* p) { delete static_cast<Bm25QueryStats*>(p); }) != SQLITE_OK) {
       sqlite3_result_error(context, "memembed_bm25: out of memory", -1);
@@ -487,16 +486,31 @@ class SqliteBackend : public MemoryBackend {
   }
 
   std::vector<Candidate> lexical_search(const Filter& filter, std::string_view text, size_t k) override {
-    const std::string match = match_expression(text);
-    if (match.empty()) return {};
+    const std::vector<std::string> tokens = retrieval::bm25_tokenize(text);
+    if (tokens.empty()) return {};
     const SqlFilter sql = to_sql(filter);
     auto db = reader();
+    // Document frequency per token from the vocabulary; one transaction keeps it on the snapshot
+    // the search reads.
+    db->exec("BEGIN");
+    struct EndRead {
+      SqliteDb& db;
+      ~EndRead() { sqlite3_exec(db.handle(), "COMMIT", nullptr, nullptr, nullptr); }
+    } end_read{*db};
+    Statement vocab(*db, "SELECT doc FROM memory_vocab WHERE term = ?");
+    std::vector<double> df;
+    for (const std::string& token : tokens) {
+      vocab.bind(1, token);
+      df.push_back(vocab.step() ? static_cast<double>(vocab.column_int(0)) : 0.0);
+      vocab.reset();
+    }
     Statement s(*db,
-                "SELECT m.id, memembed_bm25(memory_text) AS score FROM memory_text JOIN memories m ON m.seq = "
+                "SELECT m.id, memembed_bm25(memory_text, ?) AS score FROM memory_text JOIN memories m ON m.seq = "
                 "memory_text.rowid WHERE memory_text MATCH ? AND " +
                     sql.where + " ORDER BY score DESC, m.id LIMIT ?");
-    s.bind(1, match);
-    const int next = bind_all(s, sql.binds, 2);
+    s.bind_blob(1, df.data(), df.size() * sizeof(double));
+    s.bind(2, match_expression(tokens));
+    const int next = bind_all(s, sql.binds, 3);
     s.bind(next, static_cast<int64_t>(k));
     std::vector<Candidate> out;
     while (s.step()) out.push_back({s.column_text(0), s.column_double(1)});

@@ -146,8 +146,9 @@ struct MemoryStore::Impl {
   }
 
   double fusion_weight() {
+    if (options.ranking.fusion_weight) return *options.ranking.fusion_weight;
     if (auto stored = backend->setting(kFusionWeightSetting)) return std::stod(*stored);
-    return options.ranking.fusion_weight;
+    return kDefaultFusionWeight;
   }
 
   void check_query(const Query& query) const {
@@ -302,8 +303,8 @@ MemoryStore::MemoryStore(std::unique_ptr<MemoryBackend> backend, StoreOptions op
   impl_->options = std::move(options);
   Impl& s = *impl_;
   const RankingOptions& r = s.options.ranking;
-  if (!(r.fusion_weight >= 0.0 && r.fusion_weight <= 1.0)) {
-    throw invalid_input("fusion weight {} is out of range; expected 0..1", r.fusion_weight);
+  if (r.fusion_weight && !(*r.fusion_weight >= 0.0 && *r.fusion_weight <= 1.0)) {
+    throw invalid_input("fusion weight {} is out of range; expected 0..1", *r.fusion_weight);
   }
   if (!(r.mmr_lambda >= 0.0 && r.mmr_lambda <= 1.0)) throw invalid_input("mmr lambda {} is out of range; expected 0..1", r.mmr_lambda);
   if (r.decay_per_hour < 0.0 || r.relevance_weight < 0.0 || r.recency_weight < 0.0) {
@@ -617,6 +618,7 @@ ReindexResult MemoryStore::reindex(std::shared_ptr<const Embedder> target, const
     done += pending.size();
     if (options.on_progress) options.on_progress(std::min(done, result.total), result.total);
   };
+  if (options.on_progress) options.on_progress(done, result.total);
   try {
     // One pass in id order, then sweeps for what was written or changed behind the cursor.
     std::string cursor;
@@ -668,6 +670,35 @@ ReindexResult MemoryStore::reindex(std::shared_ptr<const Embedder> target, const
     }
   }
   return result;
+}
+
+// ---- Calibration --------------------------------------------------------------------------------
+
+retrieval::FusionTuning MemoryStore::calibrate_fusion() {
+  Impl& s = *impl_;
+  std::shared_ptr<const Embedder> embedder;
+  {
+    std::shared_lock lock(s.sets_mutex);
+    embedder = s.serving_embedder;
+  }
+  if (!embedder) throw invalid_input("calibrate: open the store with its model (--model or --config)");
+  std::vector<std::string> documents;
+  std::string cursor;
+  const Timestamp now = now_micros();
+  while (true) {
+    const std::vector<MemoryEntry> batch = s.backend->scan(cursor, 1024);
+    if (batch.empty()) break;
+    for (const MemoryEntry& e : batch) {
+      if (!e.expires_at || *e.expires_at > now) documents.push_back(e.content);
+    }
+    cursor = batch.back().id;
+  }
+  const retrieval::FusionTuning tuning = retrieval::tune_fusion_on_documents(
+      documents, [&](const std::vector<std::string>& texts) { return embedder->embed_documents(texts); },
+      [&](const std::vector<std::string>& texts) { return embedder->embed_queries(texts, std::nullopt); },
+      retrieval::FusionOptions{s.options.ranking.fusion, kDefaultFusionWeight, s.options.ranking.rrf_k});
+  s.backend->set_setting(kFusionWeightSetting, fmt::format("{}", tuning.weight));
+  return tuning;
 }
 
 }  // namespace memembed::memory

@@ -20,6 +20,28 @@ void set_compute_threads(int threads) {
 
 int compute_threads() { return at::get_num_threads(); }
 
+Features pad_batch(const std::vector<const std::vector<text::TokenId>*>& rows, const text::Tokenizer& tokenizer) {
+  size_t longest = 1;
+  for (const auto* row : rows) longest = std::max(longest, row->size());
+  const auto count = static_cast<int64_t>(rows.size());
+  const auto length = static_cast<int64_t>(longest);
+  Features features;
+  features.input_ids = at::full({count, length}, tokenizer.pad_token_id(), at::kLong);
+  features.attention_mask = at::zeros({count, length}, at::kLong);
+  auto* ids = features.input_ids.data_ptr<int64_t>();
+  auto* mask = features.attention_mask.data_ptr<int64_t>();
+  const bool left = tokenizer.padding_side() == text::PaddingSide::Left;
+  for (int64_t r = 0; r < count; ++r) {
+    const auto& tokens = *rows[static_cast<size_t>(r)];
+    const int64_t offset = left ? length - static_cast<int64_t>(tokens.size()) : 0;
+    for (size_t t = 0; t < tokens.size(); ++t) {
+      ids[r * length + offset + static_cast<int64_t>(t)] = tokens[t];
+      mask[r * length + offset + static_cast<int64_t>(t)] = 1;
+    }
+  }
+  return features;
+}
+
 namespace {
 
 struct ModuleEntry {
@@ -33,8 +55,16 @@ std::string short_type(const std::string& type) {
   return dot == std::string::npos ? type : type.substr(dot + 1);
 }
 
+constexpr const char* kStaticEmbeddingType = "sentence_transformers.models.StaticEmbedding";
+constexpr const char* kNormalizeType = "sentence_transformers.models.Normalize";
+
 std::vector<ModuleEntry> read_modules(const fs::path& dir) {
   const fs::path path = dir / "modules.json";
+  if (!fs::exists(path) && StaticEmbeddingModule::is_model2vec_directory(dir)) {
+    std::vector<ModuleEntry> entries = {{kStaticEmbeddingType, ""}};
+    if (StaticEmbeddingModule::model2vec_normalizes(dir)) entries.push_back({kNormalizeType, "1_Normalize"});
+    return entries;
+  }
   if (!fs::exists(path)) {
     std::fprintf(stderr,
                  "memembed: %s has no modules.json; using Transformer + mean pooling, as sentence-transformers "
@@ -49,8 +79,10 @@ std::vector<ModuleEntry> read_modules(const fs::path& dir) {
     const std::string where = fmt::format("{}: entry {}", path.string(), i);
     entries.push_back({require_string(json[i], "type", where), optional_string(json[i], "path", where).value_or("")});
   }
-  if (entries.empty() || short_type(entries.front().type) != "Transformer") {
-    throw invalid_input("{}: the first module must be a sentence_transformers.models.Transformer", path.string());
+  if (entries.empty() || (short_type(entries.front().type) != "Transformer" &&
+                          short_type(entries.front().type) != "StaticEmbedding")) {
+    throw invalid_input("{}: the first module must be a sentence_transformers.models.Transformer or "
+                        "StaticEmbedding", path.string());
   }
   return entries;
 }
@@ -72,10 +104,10 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
     const std::string kind = short_type(entry.type);
     const fs::path module_dir = dir / entry.path;
     std::unique_ptr<Module> module;
+    if ((kind == "Transformer" || kind == "StaticEmbedding") && !model->modules_.empty()) {
+      throw invalid_input("{}: only the first module may be a {}", (dir / "modules.json").string(), kind);
+    }
     if (kind == "Transformer") {
-      if (!model->modules_.empty()) {
-        throw invalid_input("{}: only the first module may be a Transformer", (dir / "modules.json").string());
-      }
       auto transformer = TransformerModule::load(module_dir);
       model->architecture_ = transformer->config().architecture();
       model->hidden_size_ = static_cast<size_t>(transformer->backbone().hidden_size());
@@ -84,6 +116,15 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
       model->tokenizer_ = text::load_tokenizer(module_dir);
       dimension = model->hidden_size_;
       module = std::move(transformer);
+    } else if (kind == "StaticEmbedding") {
+      auto table = StaticEmbeddingModule::load(module_dir);
+      model->architecture_ = "StaticEmbedding";
+      model->hidden_size_ = table->dimension();
+      model->max_seq_length_ = 0;
+      model->add_special_tokens_ = false;
+      model->tokenizer_ = table->shared_tokenizer();
+      dimension = model->hidden_size_;
+      module = std::move(table);
     } else if (kind == "Pooling") {
       // The fallback pipeline has no 1_Pooling folder: mean pooling then.
       auto pooling = fs::exists(module_dir / "config.json") && !entry.path.empty()
@@ -98,7 +139,7 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
     } else if (kind == "Normalize") {
       module = std::make_unique<NormalizeModule>();
     } else {
-      throw unsupported("{}: module type \"{}\" is not supported (known: Transformer, Pooling, Dense, Normalize)",
+      throw unsupported("{}: module type \"{}\" is not supported (known: Transformer, StaticEmbedding, Pooling, Dense, Normalize)",
                         (dir / "modules.json").string(), entry.type);
     }
     model->modules_.push_back(std::move(module));
@@ -107,13 +148,15 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
   model->embedding_dimension_ = dimension;
 
   if (options.max_seq_length > 0) {
-    const auto& transformer = static_cast<const TransformerModule&>(*model->modules_.front());
-    const auto positions = static_cast<size_t>(transformer.backbone().max_positions());
-    if (options.max_seq_length > positions) {
-      std::fprintf(stderr, "memembed: %s supports at most %zu positions; max sequence length %zu lowered to %zu\n",
-                   model->name_.c_str(), positions, options.max_seq_length, positions);
+    model->max_seq_length_ = options.max_seq_length;
+    if (const auto* transformer = dynamic_cast<const TransformerModule*>(model->modules_.front().get())) {
+      const auto positions = static_cast<size_t>(transformer->backbone().max_positions());
+      if (options.max_seq_length > positions) {
+        std::fprintf(stderr, "memembed: %s supports at most %zu positions; max sequence length %zu lowered to %zu\n",
+                     model->name_.c_str(), positions, options.max_seq_length, positions);
+      }
+      model->max_seq_length_ = std::min(options.max_seq_length, positions);
     }
-    model->max_seq_length_ = std::min(options.max_seq_length, positions);
   }
 
   const fs::path st_config = dir / "config_sentence_transformers.json";
@@ -140,8 +183,10 @@ at::Tensor SentenceTransformer::forward(Features& features) const {
 }
 
 double SentenceTransformer::forward_flops(size_t rows, size_t sequence_length) const {
-  const auto& transformer = static_cast<const TransformerModule&>(*modules_.front());
-  double flops = transformer.backbone().flops(static_cast<int64_t>(rows), static_cast<int64_t>(sequence_length));
+  double flops = 0;
+  if (const auto* transformer = dynamic_cast<const TransformerModule*>(modules_.front().get())) {
+    flops += transformer->backbone().flops(static_cast<int64_t>(rows), static_cast<int64_t>(sequence_length));
+  }
   for (const auto& module : modules_) {
     if (const auto* dense = dynamic_cast<const DenseModule*>(module.get())) flops += dense->flops(static_cast<double>(rows));
   }
@@ -149,7 +194,8 @@ double SentenceTransformer::forward_flops(size_t rows, size_t sequence_length) c
 }
 
 std::vector<std::pair<int64_t, int64_t>> SentenceTransformer::linear_shapes() const {
-  return static_cast<const TransformerModule&>(*modules_.front()).backbone().linear_shapes();
+  const auto* transformer = dynamic_cast<const TransformerModule*>(modules_.front().get());
+  return transformer ? transformer->backbone().linear_shapes() : std::vector<std::pair<int64_t, int64_t>>{};
 }
 
 std::vector<at::Tensor> SentenceTransformer::parameters() const {

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace memembed::model {
@@ -41,6 +42,42 @@ class TransformerModule final : public Module {
   std::unique_ptr<Backbone> backbone_;
   size_t max_seq_length_;
   bool do_lower_case_;
+};
+
+// StaticEmbedding: a table of token vectors; a text's vector is the mean of its tokens' vectors
+// (an empty text gives the zero vector). Two layouts on disk:
+//  - sentence-transformers: <dir>/model.safetensors with `embedding.weight` [vocab, dim] and
+//    <dir>/tokenizer.json;
+//  - model2vec: the same files with the table named `embeddings`, plus config.json (`normalize`, ...).
+//    model2vec drops unknown tokens before averaging, sentence-transformers keeps them; the stage
+//    does what the layout it was loaded from does, and saves back in that layout.
+// Texts are tokenised without special tokens. The table is the one trainable tensor.
+class StaticEmbeddingModule final : public Module {
+ public:
+  static std::unique_ptr<StaticEmbeddingModule> load(const std::filesystem::path& dir);
+  // True when `dir` is a model2vec directory without modules.json (config.json model_type
+  // "model2vec", or a root model.safetensors holding `embeddings`).
+  static bool is_model2vec_directory(const std::filesystem::path& dir);
+  // model2vec config.json `normalize` (false when absent, as model2vec reads it).
+  static bool model2vec_normalizes(const std::filesystem::path& dir);
+
+  std::string type_name() const override { return "sentence_transformers.models.StaticEmbedding"; }
+  void forward(Features& features) const override;
+  void save(const std::filesystem::path& dir) const override;
+  std::vector<at::Tensor> parameters() const override { return {table_}; }
+
+  size_t dimension() const { return static_cast<size_t>(table_.size(1)); }
+  const text::Tokenizer& tokenizer() const { return *tokenizer_; }
+  std::shared_ptr<const text::Tokenizer> shared_tokenizer() const { return tokenizer_; }
+  bool is_model2vec() const { return model2vec_config_.has_value(); }
+
+ private:
+  at::Tensor table_;                                    // [vocab, dim] float32
+  std::string tensor_name_;                             // name it is stored under
+  std::shared_ptr<const text::Tokenizer> tokenizer_;
+  std::string tokenizer_json_;                          // tokenizer.json bytes, saved back unchanged
+  std::optional<Json> model2vec_config_;                // config.json of a model2vec directory
+  std::optional<int64_t> dropped_token_id_;             // model2vec: the unknown token, left out of the mean
 };
 
 // Pooling: token vectors -> one vector per text.

@@ -104,7 +104,7 @@ Json to_json(const EmbedderConfig& config) {
     const auto it = config.query_instructions.find(category);
     instructions[category] = it != config.query_instructions.end() ? optional_json(it->second) : Json(nullptr);
   }
-  return {
+  Json json = {
       {"format", kFormat},
       {"provider", config.provider},
       {"model", config.model},
@@ -124,6 +124,8 @@ Json to_json(const EmbedderConfig& config) {
         {"training_data_dir", optional_json(config.fine_tune.training_data_dir)}}},
       {"selection", config.selection},
   };
+  if (config.fusion_weight) json["fusion_weight"] = *config.fusion_weight;
+  return json;
 }
 
 EmbedderConfig embedder_config_from_json(const Json& document, const std::string& where) {
@@ -131,7 +133,7 @@ EmbedderConfig embedder_config_from_json(const Json& document, const std::string
   static const std::set<std::string> kKeys = {
       "format",       "provider",        "model",        "model_path",           "endpoint",
       "dims",         "device",          "dtype",        "query_prompt",         "document_prompt",
-      "instruction_template", "query_instructions", "fine_tune", "selection"};
+      "instruction_template", "query_instructions", "fine_tune", "selection", "fusion_weight"};
   for (const auto& [key, value] : document.items()) {
     if (kKeys.count(key) == 0) throw invalid_input("{}: unknown field \"{}\"", where, key);
   }
@@ -166,6 +168,11 @@ EmbedderConfig embedder_config_from_json(const Json& document, const std::string
   if (config.instruction_template.find(kPlaceholder) == std::string::npos)
     throw invalid_input("{}: \"instruction_template\" must contain {}", where, kPlaceholder);
 
+  if (const auto it = document.find("fusion_weight"); it != document.end() && !it->is_null()) {
+    if (!it->is_number() || it->get<double>() < 0.0 || it->get<double>() > 1.0)
+      throw invalid_input("{}: \"fusion_weight\" must be a number in [0, 1] (the dense share of hybrid search)", where);
+    config.fusion_weight = it->get<double>();
+  }
   for (const char* category : kConfigCategories) config.query_instructions[category] = std::nullopt;
   if (const auto it = document.find("query_instructions"); it != document.end() && !it->is_null()) {
     if (!it->is_object()) throw invalid_input("{}: \"query_instructions\" must be an object", where);

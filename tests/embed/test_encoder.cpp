@@ -150,6 +150,22 @@ TEST_F(Encoder, BatchesStayWithinTheTokenBudgetWithLittlePadding) {
   EXPECT_LT(static_cast<double>(stats.padded_tokens - stats.tokens) / static_cast<double>(stats.padded_tokens), 0.10);
 }
 
+TEST(StaticModelEncoder, TextsMatchTheReferenceWithoutSpecialTokens) {
+  const auto dir = fixture_dir("static-glove-25d");
+  MEMEMBED_REQUIRE_SHARED(dir);
+  const Json expected = read_json_file(dir / "expected.json");
+  embed::EncoderOptions options;
+  options.threads = 2;
+  const embed::Encoder encoder(dir, options);
+  std::vector<std::string> texts;
+  for (const auto& item : expected["cases"]) texts.push_back(item["text"].get<std::string>());
+  const embed::Embeddings embeddings = encoder.encode(texts, "");
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_LE(max_abs_diff(embeddings.row(i), expected["cases"][i]["embedding"].get<std::vector<double>>()), 1e-5)
+        << expected["cases"][i]["id"];
+  }
+}
+
 TEST(SyntheticWorkload, IsReproducibleAndVaried) {
   const auto a = embed::synthetic_workload(100, 42);
   const auto b = embed::synthetic_workload(100, 42);
