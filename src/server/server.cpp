@@ -3,6 +3,7 @@
 #include "service.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <exception>
@@ -16,6 +17,13 @@ namespace {
 class WorkerPool : public httplib::ThreadPool {
  public:
   explicit WorkerPool(size_t threads) : httplib::ThreadPool(threads) {}
+};
+
+// httplib listens with a backlog of 5; a burst of new connections (many clients starting at once)
+// would overflow it and stall. Calling listen() again on the bound socket raises the backlog.
+class HttpServer : public httplib::Server {
+ public:
+  void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
 };
 
 }  // namespace
@@ -184,7 +192,7 @@ void add_operations_routes(httplib::Server& http, Service& service) {
 struct Server::Impl {
   Service service;
   ServiceLoader loader;
-  httplib::Server http;
+  HttpServer http;
   std::thread listener;
   std::thread loading;
   std::exception_ptr load_failure;
@@ -315,6 +323,7 @@ int Server::start() {
   } else if (!impl_->http.bind_to_port(options.host, port)) {
     throw io_error("cannot listen on {}:{} (in use, or not an address of this machine)", options.host, port);
   }
+  impl_->http.widen_backlog();
   impl_->started = true;
   impl_->listener = std::thread([this] { impl_->http.listen_after_bind(); });
   // stop() is a no-op until the listener runs; wait for it so an early stop is never lost.

@@ -12,6 +12,45 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// `writers` clients storing memories as fast as they can until finish(); every id the server
+// acknowledged (201) is kept, with its writer.
+class WriteStream {
+ public:
+  WriteStream(int port, int writers) {
+    for (int w = 0; w < writers; ++w) {
+      threads_.emplace_back([this, port, w] {
+        Http http(port);
+        for (int i = 0; !stop_; ++i) {
+          const Reply reply = http.post("/memories", {{"agent_id", "writer-" + std::to_string(w)},
+                                                       {"category", "EPISODIC"},
+                                                       {"content", "event " + std::to_string(i) + " of writer " + std::to_string(w)}});
+          if (reply.status == 201) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            acknowledged_.insert(reply.body["id"].get<std::string>() + "|" + std::to_string(w));
+          } else if (reply.status == 0) {
+            return;  // the server is gone
+          }
+        }
+      });
+    }
+  }
+  size_t acknowledged() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return acknowledged_.size();
+  }
+  std::set<std::string> finish() {
+    stop_ = true;
+    for (auto& thread : threads_) thread.join();
+    return acknowledged_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::set<std::string> acknowledged_;
+  std::vector<std::thread> threads_;
+};
+
 class ServeProcessTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { dir_ = temp_dir("process"); }
@@ -20,28 +59,6 @@ class ServeProcessTest : public ::testing::TestWithParam<std::string> {
     auto server = std::make_unique<ServeProcess>(store, dir_ / log_name);
     EXPECT_TRUE(server->wait_ready()) << server->log();
     return server;
-  }
-
-  // `writers` clients store memories as fast as they can until `stop`; every id the server
-  // acknowledged (201) is recorded.
-  void write_stream(int port, int writers, std::atomic<bool>& stop, std::set<std::string>& acknowledged,
-                    std::mutex& mutex, std::vector<std::thread>& threads) {
-    for (int w = 0; w < writers; ++w) {
-      threads.emplace_back([&, port, w] {
-        Http http(port);
-        for (int i = 0; !stop; ++i) {
-          const Reply reply = http.post("/memories", {{"agent_id", "writer-" + std::to_string(w)},
-                                                       {"category", "EPISODIC"},
-                                                       {"content", "event " + std::to_string(i) + " of writer " + std::to_string(w)}});
-          if (reply.status == 201) {
-            std::lock_guard<std::mutex> lock(mutex);
-            acknowledged.insert(reply.body["id"].get<std::string>() + "|" + std::to_string(w));
-          } else if (reply.status == 0) {
-            return;  // the server is gone
-          }
-        }
-      });
-    }
   }
 
   // Every acknowledged id is there after a restart.
@@ -62,22 +79,11 @@ class ServeProcessTest : public ::testing::TestWithParam<std::string> {
 TEST_P(ServeProcessTest, KillDashNineDuringWritesLosesNoAcknowledgedWrite) {
   const std::vector<std::string> store = store_arguments(GetParam(), dir_);
   auto server = start(store, "first.log");
-  std::atomic<bool> stop{false};
-  std::set<std::string> acknowledged;
-  std::mutex mutex;
-  std::vector<std::thread> writers;
-  write_stream(server->port(), 4, stop, acknowledged, mutex, writers);
-  for (int i = 0; i < 2000; ++i) {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (acknowledged.size() >= 150) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  WriteStream stream(server->port(), 4);
+  for (int i = 0; i < 2000 && stream.acknowledged() < 150; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   server->signal(SIGKILL);  // mid-stream: requests are in flight
   EXPECT_EQ(server->wait_exit(), 128 + SIGKILL);
-  stop = true;
-  for (auto& writer : writers) writer.join();
+  const std::set<std::string> acknowledged = stream.finish();
   ASSERT_GE(acknowledged.size(), 150u);
 
   auto restarted = start(store, "second.log");
@@ -87,16 +93,11 @@ TEST_P(ServeProcessTest, KillDashNineDuringWritesLosesNoAcknowledgedWrite) {
 TEST_P(ServeProcessTest, SigtermFinishesInFlightRequestsAndExitsCleanly) {
   const std::vector<std::string> store = store_arguments(GetParam(), dir_);
   auto server = start(store, "first.log");
-  std::atomic<bool> stop{false};
-  std::set<std::string> acknowledged;
-  std::mutex mutex;
-  std::vector<std::thread> writers;
-  write_stream(server->port(), 4, stop, acknowledged, mutex, writers);
+  WriteStream stream(server->port(), 4);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   server->signal(SIGTERM);
   EXPECT_EQ(server->wait_exit(), 0) << server->log();
-  stop = true;
-  for (auto& writer : writers) writer.join();
+  const std::set<std::string> acknowledged = stream.finish();
   const std::string log = server->log();
   EXPECT_NE(log.find("\"event\":\"stopping\""), std::string::npos);
   EXPECT_NE(log.find("\"event\":\"stopped\""), std::string::npos);
