@@ -21,9 +21,18 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"   # apt's _apt user downloads into it
+# The same Debian mirror the system's own apt sources name (the first "bookworm" entry).
+mirror="$(awk '/^URIs:/ {uri=$2} /^Suites:/ && / bookworm( |$)/ {print uri; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)"
+if [ -z "$mirror" ]; then
+  mirror="$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
+fi
+if [ -z "$mirror" ]; then
+  echo "setup: no Debian bookworm mirror found in the apt sources; cannot fetch pgvector's source" >&2
+  exit 1
+fi
 cat >"$work/trixie-src.sources" <<SOURCES
 Types: deb-src
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: trixie
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg

@@ -40,6 +40,8 @@ done
 
 "$here/scripts/install-pgvector.sh"   # PostgreSQL backend: pgvector from Debian source
 
+# Paths relative to the checkout in ccache's keys, so clones in other folders share the cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$here}"
 cmake -S "$here" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build_dir" -j "$(nproc)"
 echo "setup: built $build_dir/memembed"
