@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <fstream>
 #include <numeric>
 #include <random>
@@ -358,6 +359,7 @@ TrainResult train_model(const TrainOptions& options) {
   double loss = 0;
   while (step < total_steps) {
     const auto step_started = std::chrono::steady_clock::now();
+    const std::clock_t step_cpu_started = std::clock();
     const size_t epoch = step / steps_per_epoch;
     if (epoch != order_epoch) {
       order = epoch_order(examples, options.seed, epoch);
@@ -376,10 +378,12 @@ TrainResult train_model(const TrainOptions& options) {
     optimizer.step();
     ++step;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_started).count();
+    // CPU time of the whole process (all threads): with one thread, a step's cost on a busy machine.
+    const double cpu_seconds = static_cast<double>(std::clock() - step_cpu_started) / CLOCKS_PER_SEC;
     if (writer) {
       log << Json{{"step", step},        {"epoch", epoch},       {"learning_rate", rate},
                   {"loss", loss},        {"grad_norm", grad_norm}, {"seconds", seconds},
-                  {"examples", batch.size()}}
+                  {"cpu_seconds", cpu_seconds}, {"examples", batch.size()}}
                  .dump()
           << '\n';
       log.flush();
