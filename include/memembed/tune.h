@@ -95,6 +95,16 @@ struct GenerateReport {
 
 GenerateReport generate_training_data(const GenerateOptions& options);
 
+// ---- Data-parallel ranks (mining and training) ---------------------------------------------------
+
+// Several processes or machines on libtorch c10d (a TCPStore rendezvous at rank 0, Gloo over TCP).
+// `master` is HOST:PORT of rank 0's TCPStore; every rank is started with the same data directory.
+struct DataParallel {
+  int world_size = 1;
+  int rank = 0;
+  std::string master;
+};
+
 // ---- Hard-negative mining ------------------------------------------------------------------------
 
 struct MineOptions {
@@ -109,6 +119,9 @@ struct MineOptions {
   uint64_t seed = 42;          // for the random negatives that fill slots the filter left empty
   int threads = 0;
   bool show_progress = false;
+  // Each rank embeds its share of the chunks and queries; the embeddings are all-gathered and rank 0
+  // ranks, filters and writes negatives.jsonl and mining.json (the other ranks return its report).
+  DataParallel parallel;
 };
 
 struct MiningReport {
@@ -160,12 +173,9 @@ struct TrainOptions {
   uint64_t seed = 42;
   int threads = 0;
   bool show_progress = true;
-  // Data-parallel (libtorch c10d, Gloo over TCP): each rank takes batch_size / world_size queries
-  // of every step; representations are all-gathered so the loss is the global batch's; gradients
-  // are all-reduced. `master` is HOST:PORT of rank 0's TCPStore.
-  int world_size = 1;
-  int rank = 0;
-  std::string master;
+  // Each rank takes batch_size / world_size queries of every step; representations are
+  // all-gathered so the loss is the global batch's; gradients are all-reduced.
+  DataParallel parallel;
   const std::atomic<bool>* stop = nullptr;  // when it turns true: checkpoint and return
 };
 

@@ -111,6 +111,12 @@ void add_generate(CLI::App* tune) {
   });
 }
 
+void add_data_parallel_options(CLI::App* command, tune::DataParallel& parallel, const char* what) {
+  command->add_option("--world-size", parallel.world_size, std::string("Ranks in data-parallel ") + what)->capture_default_str();
+  command->add_option("--rank", parallel.rank, "This process's rank (0 hosts the rendezvous)")->capture_default_str();
+  command->add_option("--master", parallel.master, "HOST:PORT of rank 0's TCPStore (needed with --world-size > 1)");
+}
+
 void add_mine(CLI::App* tune) {
   auto* command = tune->add_subcommand("mine", "Hard negatives for every training query, with the positive-aware filter");
   struct State {
@@ -127,6 +133,7 @@ void add_mine(CLI::App* tune) {
   command->add_option("--block-rows", state->options.block_rows, "Corpus rows scored at a time (bounds memory)")->capture_default_str();
   command->add_option("--seed", state->options.seed, "Seed of the random fill")->capture_default_str();
   command->add_option("--threads", state->options.threads, "libtorch threads (0 = all cores)")->capture_default_str();
+  add_data_parallel_options(command, state->options.parallel, "mining");
   command->callback([state] {
     model::configure_compute({state->options.threads});
     state->options.data_dir = state->data;
@@ -174,9 +181,7 @@ void add_train(CLI::App* tune) {
   command->add_option("--max-seq-length", state->options.max_seq_length, "Token limit of training inputs")->capture_default_str();
   command->add_option("--checkpoint-every", state->options.checkpoint_every, "Steps between checkpoints")->capture_default_str();
   command->add_flag("--no-in-batch-negatives", state->no_in_batch, "Only each query's own negatives");
-  command->add_option("--world-size", state->options.world_size, "Ranks in data-parallel training")->capture_default_str();
-  command->add_option("--rank", state->options.rank, "This process's rank (0 hosts the rendezvous)")->capture_default_str();
-  command->add_option("--master", state->options.master, "HOST:PORT of rank 0's TCPStore (needed with --world-size > 1)");
+  add_data_parallel_options(command, state->options.parallel, "training");
   command->callback([state] {
     auto& options = state->options;
     model::configure_compute({options.threads});
@@ -188,7 +193,6 @@ void add_train(CLI::App* tune) {
     options.temperature = state->temperature;
     options.epochs = state->epochs;
     options.in_batch_negatives = !state->no_in_batch;
-    if (options.world_size > 1 && options.master.empty()) throw invalid_input("--world-size > 1 needs --master HOST:PORT");
     options.stop = &g_stop;
     tune::TrainResult result;
     interruptible([&] { result = tune::train_model(options); });

@@ -1,4 +1,5 @@
 // Hard-negative mining with the base model (tune.h, mine_hard_negatives).
+#include "process_group.h"
 #include "training_data.h"
 
 #include "memembed/embed.h"
@@ -41,6 +42,23 @@ std::pair<at::Tensor, at::Tensor> top_candidates(const at::Tensor& queries, cons
   return {best_scores.contiguous(), best_rows.contiguous()};
 }
 
+// Embeddings of `texts`: this rank's contiguous share, all-gathered (shares padded to equal rows,
+// as Gloo gathers equal shapes) when there are several ranks.
+at::Tensor embed_shared(const embed::Encoder& encoder, const std::vector<std::string>& texts, ProcessGroup* group) {
+  if (group == nullptr) {
+    embed::Embeddings embeddings = encoder.encode(texts);
+    return as_tensor(embeddings).clone();
+  }
+  const size_t share = (texts.size() + static_cast<size_t>(group->world_size()) - 1) / static_cast<size_t>(group->world_size());
+  const size_t begin = std::min(texts.size(), share * static_cast<size_t>(group->rank()));
+  const size_t end = std::min(texts.size(), begin + share);
+  embed::Embeddings embeddings = encoder.encode(std::vector<std::string>(texts.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                                          texts.begin() + static_cast<std::ptrdiff_t>(end)));
+  at::Tensor local = at::zeros({static_cast<int64_t>(share), static_cast<int64_t>(encoder.dimension())}, at::kFloat);
+  if (end > begin) local.narrow(0, 0, static_cast<int64_t>(end - begin)).copy_(as_tensor(embeddings));
+  return group->all_gather(local).narrow(0, 0, static_cast<int64_t>(texts.size()));
+}
+
 }  // namespace
 
 Json MiningReport::to_json() const {
@@ -77,20 +95,18 @@ MiningReport mine_hard_negatives(const MineOptions& options) {
     throw invalid_input("{} chunks are too few to mine {} negatives per query", chunks.size(), wanted);
   }
 
+  const std::unique_ptr<ProcessGroup> group = join_process_group(options.parallel);
   embed::EncoderOptions encoder_options;
   encoder_options.show_progress = options.show_progress;
   const embed::Encoder encoder(options.base_model, encoder_options);
   std::vector<std::string> texts;
   texts.reserve(chunks.size());
   for (const Chunk& chunk : chunks) texts.push_back(chunk.text);
-  embed::Embeddings corpus_embeddings = encoder.encode(texts);
+  const at::Tensor corpus = embed_shared(encoder, texts, group.get());
   texts.clear();
   for (const TrainingPair& pair : pairs) texts.push_back(pair.query);
-  embed::Embeddings query_embeddings = encoder.encode(texts);
-
-  c10::InferenceMode guard;
-  const at::Tensor corpus = as_tensor(corpus_embeddings);
-  const at::Tensor queries = as_tensor(query_embeddings);
+  const at::Tensor queries = embed_shared(encoder, texts, group.get());
+  c10::InferenceMode guard;  // not earlier: Gloo's threads write the gathered tensors outside it
   const int64_t depth = static_cast<int64_t>(options.candidates > 0 ? options.candidates : std::max<size_t>(64, 16 * wanted));
 
   MiningReport report;
@@ -139,8 +155,10 @@ MiningReport mine_hard_negatives(const MineOptions& options) {
   }
   report.queries = mined.size();
   report.slots = mined.size() * wanted;
-  write_mined(options.data_dir / "negatives.jsonl", mined);
-  write_json_file(options.data_dir / "mining.json", report.to_json());
+  if (options.parallel.rank == 0) {
+    write_mined(options.data_dir / "negatives.jsonl", mined);
+    write_json_file(options.data_dir / "mining.json", report.to_json());
+  }
   return report;
 }
 

@@ -74,4 +74,13 @@ void ProcessGroup::all_reduce_sum(at::Tensor& tensor) {
 
 void ProcessGroup::barrier() { state_->group->barrier()->wait(); }
 
+std::unique_ptr<ProcessGroup> join_process_group(const DataParallel& parallel) {
+  if (parallel.world_size < 1 || parallel.rank < 0 || parallel.rank >= parallel.world_size) {
+    throw invalid_input("rank {} is outside world size {}", parallel.rank, parallel.world_size);
+  }
+  if (parallel.world_size == 1) return nullptr;
+  if (parallel.master.empty()) throw invalid_input("--world-size > 1 needs --master HOST:PORT");
+  return std::make_unique<ProcessGroup>(parallel.master, parallel.rank, parallel.world_size);
+}
+
 }  // namespace memembed::tune

@@ -4,6 +4,8 @@
 // GLOO_SOCKET_IFNAME picks another, as with PyTorch.
 #pragma once
 
+#include "memembed/tune.h"
+
 #include <ATen/ATen.h>
 
 #include <chrono>
@@ -34,6 +36,10 @@ class ProcessGroup {
   int rank_;
   int world_size_;
 };
+
+// The group `parallel` describes, after checking it (InvalidInput naming the bad value); none for a
+// single process.
+std::unique_ptr<ProcessGroup> join_process_group(const DataParallel& parallel);
 
 // "HOST:PORT" -> (host, port); InvalidInput naming the value otherwise.
 std::pair<std::string, uint16_t> parse_master_address(const std::string& master);

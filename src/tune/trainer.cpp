@@ -108,7 +108,7 @@ Json run_identity(const TrainOptions& options, const Recipe& recipe, size_t tota
           {"max_seq_length", options.max_seq_length},
           {"total_steps", total_steps},
           {"seed", options.seed},
-          {"world_size", options.world_size}};
+          {"world_size", options.parallel.world_size}};
 }
 
 class Trainer {
@@ -120,10 +120,10 @@ class Trainer {
   // One optimiser step's loss and gradients (left in the parameters' .grad) for the examples of
   // the global batch; this rank handles its share.
   double accumulate_gradients(const std::vector<size_t>& global_batch) {
-    const size_t world = static_cast<size_t>(options_.world_size);
+    const size_t world = static_cast<size_t>(options_.parallel.world_size);
     const size_t per_rank = (global_batch.size() + world - 1) / world;
     const size_t slots = 1 + options_.negatives;
-    const size_t rank = static_cast<size_t>(options_.rank);
+    const size_t rank = static_cast<size_t>(options_.parallel.rank);
     const int64_t dim = static_cast<int64_t>(model_->embedding_dimension());
 
     // This rank's queries and document slots; absent ones (a short last batch, a negative the
@@ -290,10 +290,8 @@ Json TrainResult::to_json() const {
 
 TrainResult train_model(const TrainOptions& options) {
   if (options.batch_size == 0 || options.mini_batch == 0) throw invalid_input("batch sizes must be at least 1");
-  if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size) {
-    throw invalid_input("rank {} is outside world size {}", options.rank, options.world_size);
-  }
   if (options.checkpoint_every == 0) throw invalid_input("--checkpoint-every must be at least 1");
+  const std::unique_ptr<ProcessGroup> group = join_process_group(options.parallel);
   const auto started = std::chrono::steady_clock::now();
   fs::create_directories(options.train_dir);
   const std::optional<Checkpoint> checkpoint = find_checkpoint(options.train_dir);
@@ -339,9 +337,7 @@ TrainResult train_model(const TrainOptions& options) {
   const fs::path log_path = options.train_dir / "log.jsonl";
   truncate_log(log_path, result.resumed_from);
 
-  std::unique_ptr<ProcessGroup> group;
-  if (options.world_size > 1) group = std::make_unique<ProcessGroup>(options.master, options.rank, options.world_size);
-  const bool writer = options.rank == 0;
+  const bool writer = options.parallel.rank == 0;
   Trainer trainer(options, model, std::move(set), recipe.temperature, group.get());
 
   std::ofstream log(log_path, std::ios::app);
