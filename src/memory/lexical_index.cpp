@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <queue>
 
 namespace memembed::memory {
 
@@ -93,13 +92,7 @@ std::vector<LexicalIndex::Hit> LexicalIndex::search(std::string_view query, cons
   std::vector<double> bound_below(by_bound.size() + 1, 0.0);
   for (size_t i = 0; i < by_bound.size(); ++i) bound_below[i + 1] = bound_below[i] + query_terms[by_bound[i]].bound;
 
-  // The best k so far; ordered by `better`, the queue keeps the worst (lowest score, then
-  // highest id) on top.
-  auto better = [&](const Hit& a, const Hit& b) {
-    if (a.score != b.score) return a.score > b.score;
-    return rows.id(a.slot) < rows.id(b.slot);
-  };
-  std::priority_queue<Hit, std::vector<Hit>, decltype(better)> best(better);
+  TopSlots<double> best(rows, k);
   double threshold = -1.0;  // a candidate must reach it (ties resolved by id in the heap)
   size_t essential = 0;     // by_bound[essential..] drive the search
 
@@ -151,26 +144,12 @@ std::vector<LexicalIndex::Hit> LexicalIndex::search(std::string_view query, cons
     for (size_t t : order) {
       if (tf[t] > 0) score += retrieval::bm25_term(parameters_, query_terms[t].idf, tf[t], norm);
     }
-    const Hit hit{slot, score};
-    if (best.size() < k) {
-      best.push(hit);
-    } else if (better(hit, best.top())) {
-      best.pop();
-      best.push(hit);
-    } else {
-      continue;
-    }
-    if (best.size() == k) {
-      threshold = best.top().score * (1.0 - 1e-9);
+    if (best.offer(slot, score) && best.full()) {
+      threshold = best.worst() * (1.0 - 1e-9);
       while (essential < by_bound.size() && bound_below[essential + 1] < threshold) ++essential;
     }
   }
-  std::vector<Hit> out(best.size());
-  for (size_t i = out.size(); i-- > 0;) {
-    out[i] = best.top();
-    best.pop();
-  }
-  return out;
+  return best.take();
 }
 
 }  // namespace memembed::memory

@@ -30,10 +30,7 @@ class LexicalIndex {
   void remove(uint32_t slot);
   size_t documents() const { return documents_; }
 
-  struct Hit {
-    uint32_t slot;
-    double score;
-  };
+  using Hit = ScoredSlot<double>;
   // The best `k` admitted slots sharing a token with `query`, score descending, id ascending on ties.
   std::vector<Hit> search(std::string_view query, const RowFilter& filter, const MemoryRows& rows, size_t k) const;
 

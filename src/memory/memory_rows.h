@@ -5,6 +5,7 @@
 
 #include "memembed/memory.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -68,6 +69,52 @@ class MemoryRows {
   std::vector<uint32_t> free_;
   std::unordered_map<std::string, uint32_t> by_id_;
   std::unordered_map<std::string, uint32_t> strings_;
+};
+
+template <typename Score>
+struct ScoredSlot {
+  uint32_t slot;
+  Score score;
+};
+
+// The best `k` slots offered so far: score descending, memory id ascending on ties (the order
+// every search returns).
+template <typename Score>
+class TopSlots {
+ public:
+  TopSlots(const MemoryRows& rows, size_t k) : k_(k), better_{&rows} {}
+  // Whether it is kept (for now).
+  bool offer(uint32_t slot, Score score) {
+    const ScoredSlot<Score> hit{slot, score};
+    if (heap_.size() < k_) {
+      heap_.push_back(hit);
+      std::push_heap(heap_.begin(), heap_.end(), better_);
+      return true;
+    }
+    if (k_ == 0 || !better_(hit, heap_.front())) return false;
+    std::pop_heap(heap_.begin(), heap_.end(), better_);
+    heap_.back() = hit;
+    std::push_heap(heap_.begin(), heap_.end(), better_);
+    return true;
+  }
+  bool full() const { return heap_.size() == k_; }
+  Score worst() const { return heap_.front().score; }
+  std::vector<ScoredSlot<Score>> take() {  // best first
+    std::sort_heap(heap_.begin(), heap_.end(), better_);
+    return std::move(heap_);
+  }
+
+ private:
+  struct Better {
+    const MemoryRows* rows;
+    bool operator()(const ScoredSlot<Score>& a, const ScoredSlot<Score>& b) const {
+      if (a.score != b.score) return a.score > b.score;
+      return rows->id(a.slot) < rows->id(b.slot);
+    }
+  };
+  size_t k_;
+  Better better_;
+  std::vector<ScoredSlot<Score>> heap_;  // a heap under better_: the worst kept at the front
 };
 
 }  // namespace memembed::memory

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <queue>
 
 namespace memembed::memory {
 
@@ -125,17 +124,13 @@ std::vector<VectorIndex::Hit> VectorIndex::search(const float* query, const RowF
       const auto found =
           graph_->search(query, k, [&](uint32_t slot) { return contains(slot) && filter.admits(slot); });
       if (found.size() == k) {
-        std::vector<Hit> hits;
+        TopSlots<float> best(rows, k);
         for (const auto& [slot, distance] : found) {
           float score = 0.0f;
           retrieval::dot_rows(query, vector(slot), 1, dims_, &score);
-          hits.push_back({slot, score});
+          best.offer(slot, score);
         }
-        std::sort(hits.begin(), hits.end(), [&](const Hit& a, const Hit& b) {
-          if (a.score != b.score) return a.score > b.score;
-          return rows.id(a.slot) < rows.id(b.slot);
-        });
-        return hits;
+        return best.take();
       }
     }
   }
@@ -145,13 +140,7 @@ std::vector<VectorIndex::Hit> VectorIndex::search(const float* query, const RowF
 std::vector<VectorIndex::Hit> VectorIndex::exact_search(const float* query, const RowFilter& filter,
                                                         const MemoryRows& rows, size_t k) const {
   if (k == 0 || filter.matches_nothing()) return {};
-  // The best k so far; ordered by `better`, the queue keeps the worst (lowest score, then
-  // highest id) on top.
-  auto better = [&](const Hit& a, const Hit& b) {
-    if (a.score != b.score) return a.score > b.score;
-    return rows.id(a.slot) < rows.id(b.slot);
-  };
-  std::priority_queue<Hit, std::vector<Hit>, decltype(better)> best(better);
+  TopSlots<float> best(rows, k);
   uint32_t admitted[kBlock];
   float scores[kBlock];
   for (size_t begin = 0; begin < present_.size(); begin += kBlock) {
@@ -167,22 +156,9 @@ std::vector<VectorIndex::Hit> VectorIndex::exact_search(const float* query, cons
       retrieval::dot_rows(query, vector(admitted[i]), j - i, dims_, scores + i);
       i = j;
     }
-    for (size_t i = 0; i < n; ++i) {
-      const Hit hit{admitted[i], scores[i]};
-      if (best.size() < k) {
-        best.push(hit);
-      } else if (better(hit, best.top())) {
-        best.pop();
-        best.push(hit);
-      }
-    }
+    for (size_t i = 0; i < n; ++i) best.offer(admitted[i], scores[i]);
   }
-  std::vector<Hit> out(best.size());
-  for (size_t i = out.size(); i-- > 0;) {
-    out[i] = best.top();
-    best.pop();
-  }
-  return out;
+  return best.take();
 }
 
 }  // namespace memembed::memory

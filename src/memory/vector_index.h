@@ -47,10 +47,7 @@ class VectorIndex {
   void put(uint32_t slot, const float* vector);
   void remove(uint32_t slot);  // no-op when absent
 
-  struct Hit {
-    uint32_t slot;
-    float score;
-  };
+  using Hit = ScoredSlot<float>;
   // The best `k` admitted slots by dot product with `query`, score descending, id ascending on ties.
   std::vector<Hit> search(const float* query, const RowFilter& filter, const MemoryRows& rows, size_t k) const;
   std::vector<Hit> exact_search(const float* query, const RowFilter& filter, const MemoryRows& rows, size_t k) const;
