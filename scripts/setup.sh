@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libsentencepiece-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
+  libhnswlib-dev
   postgresql postgresql-server-dev-15 libpq-dev
   libgloo-dev
   libdnnl-dev

@@ -281,11 +281,22 @@ class MemoryBackend {
 using BackendFactory = std::function<std::unique_ptr<MemoryBackend>(const std::filesystem::path& dir)>;
 
 // SQLite in `data_dir` (created when missing): memories.db in WAL mode with synchronous=FULL,
-// FTS5 for the BM25 statistics, vectors as BLOBs; the dense index is derived in memory (exact
-// blocked search; HNSW above `ann_threshold` vectors) and rebuilt on open. A second process opening
-// the same directory gets an Io error naming the directory and the holder's pid.
+// records, FTS5 token table and vectors (BLOBs) - the single source of truth. Searches run on
+// structures derived from it in memory, built on open and updated on every acknowledged write:
+// BM25 postings with top-k by MaxScore, and per vector set the vectors (exact blocked SIMD scan)
+// plus an HNSW graph above `ann_threshold` vectors; filters are applied inside every search. A
+// second process opening the same directory gets an Io error naming the directory and the
+// holder's pid. See docs/memory.md ("Search speed") for the trade-offs.
 struct SqliteOptions {
-  size_t ann_threshold = 50000;  // vectors in a set before an HNSW index is used; 0 = never
+  size_t ann_threshold = 50000;  // vectors in a set before an HNSW index serves; 0 = never
+  size_t ann_m = 16;             // HNSW links per node
+  size_t ann_ef_construction = 100;
+  size_t ann_ef_search = 128;    // beam width of a search (at least the candidates asked for)
+  // true: the graph is built in a background thread (exact search serves meanwhile); false: in
+  // the call that crosses the threshold, e.g. opening the store (tests, benchmarks).
+  bool ann_in_background = true;
+  // false: BM25 computed by SQLite's FTS5 in SQL, the earlier path (a baseline for benchmarks).
+  bool lexical_in_memory = true;
 };
 std::unique_ptr<MemoryBackend> open_sqlite_backend(const std::filesystem::path& data_dir,
                                                    SqliteOptions options = {});

@@ -7,7 +7,8 @@
 //    A query token that repeats counts each time. Tokens are maximal runs of Unicode letters, marks
 //    and digits, lowercased ("Don't" -> "don", "t"; "Café" -> "café"), minus Lucene's 33 English
 //    stopwords. Scores are accumulated in double.
-//  - Dense: dot products of L2-normalised float32 vectors (cosine), exact and blocked over threads.
+//  - Dense: dot products of L2-normalised float32 vectors (cosine), exact and blocked over threads,
+//    with SIMD kernels chosen at run time (AVX-512, AVX2, portable) that all give the same bits.
 //  - Fusion of a BM25 candidate list and a dense one, score-aware (z-score or min-max, weighted by
 //    the dense share `weight`) or reciprocal-rank (k = 60) for comparison. Each side's scores are
 //    normalised over that side's candidate list; a candidate missing from a side gets the score it
@@ -73,7 +74,16 @@ class Bm25Index {
 
 // ---- Dense --------------------------------------------------------------------------------------
 
+// Which instruction set the dense kernels use; every path gives bit-identical scores (the same
+// eight partial sums in the same order), so rankings never depend on the machine.
+enum class SimdPath { Portable, Avx2, Avx512 };
+const char* to_string(SimdPath path);
+SimdPath best_simd_path();  // the widest this CPU supports (checked once, at run time)
+
 float dot(const float* a, const float* b, size_t dim);
+// out[r] = dot(query, rows + r * dim) for `count` consecutive rows: the blocked kernel of exact search.
+void dot_rows(const float* query, const float* rows, size_t count, size_t dim, float* out);
+void dot_rows(const float* query, const float* rows, size_t count, size_t dim, float* out, SimdPath path);
 void l2_normalize(float* values, size_t dim);  // a zero vector stays zero
 // scores[q * docs + d] = <queries[q], docs[d]>, rows of `dim` floats, over `threads` threads
 // (0 = all cores) split by document ranges.

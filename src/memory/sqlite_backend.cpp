@@ -3,16 +3,22 @@
 // Durability: WAL journal with synchronous=FULL, so the WAL is fsynced at every commit and an
 // acknowledged write survives kill -9 and power loss (NORMAL would survive a process crash but
 // may lose the last commits on power loss; the extra fsync per write is the price).
-// BM25: an FTS5 table holds each memory's tokens (retrieval::bm25_tokenize, joined by spaces and
-// split again by FTS5's ascii tokenizer, which cuts exactly at those spaces); FTS5 keeps N, the
-// document lengths and the postings up to date transactionally, and the memembed_bm25() ranking
-// function computes retrieval's BM25 from them, so the store ranks exactly as `eval --model bm25`.
-// Dense: vectors are BLOBs (float32, little-endian); the searchable index of a set is derived in
-// memory (VectorIndex) when first searched and kept in step with every write.
+// Searches run on structures derived from the database and held in memory, built on open and
+// updated after every commit, under one shared_mutex (searches shared, updates exclusive):
+//  - MemoryRows: each memory's filter attributes by slot, so filters are checked inside searches;
+//  - LexicalIndex: BM25 postings with MaxScore top-k (the store ranks exactly as `eval --model bm25`);
+//  - VectorIndex per vector set: the vectors (BLOBs of float32 in the database), exact blocked SIMD
+//    scan, and an HNSW graph once the set holds SqliteOptions::ann_threshold vectors.
+// The database also keeps an FTS5 table of each memory's tokens (retrieval::bm25_tokenize joined by
+// spaces, which FTS5's ascii tokenizer splits exactly there) with N, lengths and postings kept
+// transactionally; with SqliteOptions::lexical_in_memory = false BM25 is computed there in SQL by
+// the memembed_bm25() ranking function (the earlier path; benchmarks compare against it).
 // One process: an exclusive flock on <dir>/LOCK, held while open.
 #include "memembed/error.h"
 #include "memembed/memory.h"
 #include "memembed/retrieval.h"
+#include "lexical_index.h"
+#include "memory_rows.h"
 #include "sqlite_db.h"
 #include "vector_index.h"
 
@@ -333,6 +339,10 @@ class SqliteBackend : public MemoryBackend {
     }
     writer_->exec(kSchema);
     writer_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+    load_rows();
+    for (const VectorSet& set : vector_sets()) {
+      if (set.state == VectorSetState::Active) loaded_index(set.id);
+    }
   }
 
   std::string describe() const override { return "sqlite:" + dir_.string(); }
@@ -374,13 +384,14 @@ class SqliteBackend : public MemoryBackend {
       tx.commit();
     }
     std::unique_lock index_lock(index_mutex_);
-    for (auto& [set_id, index] : indexes_) {
-      for (const MemoryWrite& w : writes) {
+    for (const MemoryWrite& w : writes) {
+      const uint32_t slot = rows_.upsert(w.entry);
+      lexical_.put(slot, w.entry.content);
+      for (auto& [set_id, index] : indexes_) {
         auto written = std::find_if(w.vectors.begin(), w.vectors.end(),
                                     [&, id = set_id](const VectorWrite& v) { return v.set_id == id; });
-        if (written != w.vectors.end()) index->upsert(w.entry, written->values.data());
-        else if (w.keep_other_vectors) index->update_attributes(w.entry);
-        else index->remove(w.entry.id);
+        if (written != w.vectors.end()) index->put(slot, written->values.data());
+        else if (!w.keep_other_vectors) index->remove(slot);
       }
     }
   }
@@ -427,7 +438,11 @@ class SqliteBackend : public MemoryBackend {
     }
     if (removed) {
       std::unique_lock index_lock(index_mutex_);
-      for (auto& [set_id, index] : indexes_) index->remove(id);
+      const uint32_t slot = rows_.remove(id);
+      if (slot != MemoryRows::kNone) {
+        lexical_.remove(slot);
+        for (auto& [set_id, index] : indexes_) index->remove(slot);
+      }
     }
     return removed;
   }
@@ -438,7 +453,7 @@ class SqliteBackend : public MemoryBackend {
     s.bind(1, int64_t{shared}).bind(2, id).run();
     const bool changed = sqlite3_changes(writer_->handle()) > 0;
     std::unique_lock index_lock(index_mutex_);
-    for (auto& [set_id, index] : indexes_) index->set_shared(id, shared);
+    rows_.set_shared(id, shared);
     return changed;
   }
 
@@ -486,6 +501,15 @@ class SqliteBackend : public MemoryBackend {
   }
 
   std::vector<Candidate> lexical_search(const Filter& filter, std::string_view text, size_t k) override {
+    if (!options_.lexical_in_memory) return lexical_search_in_sql(filter, text, k);
+    std::shared_lock lock(index_mutex_);
+    const RowFilter admits(rows_, filter);
+    std::vector<Candidate> out;
+    for (const LexicalIndex::Hit& hit : lexical_.search(text, admits, rows_, k)) out.push_back({rows_.id(hit.slot), hit.score});
+    return out;
+  }
+
+  std::vector<Candidate> lexical_search_in_sql(const Filter& filter, std::string_view text, size_t k) {
     const std::vector<std::string> tokens = retrieval::bm25_tokenize(text);
     if (tokens.empty()) return {};
     const SqlFilter sql = to_sql(filter);
@@ -524,7 +548,12 @@ class SqliteBackend : public MemoryBackend {
       throw invalid_input("dense search: query has {} dims, vector set {} has {}", query.size(), set_id, index->dims());
     }
     std::shared_lock lock(index_mutex_);
-    return index->search(filter, query.data(), k);
+    const RowFilter admits(rows_, filter);
+    std::vector<Candidate> out;
+    for (const VectorIndex::Hit& hit : index->search(query.data(), admits, rows_, k)) {
+      out.push_back({rows_.id(hit.slot), hit.score});
+    }
+    return out;
   }
 
   std::vector<std::pair<std::string, std::vector<float>>> vectors(int64_t set_id,
@@ -601,8 +630,15 @@ class SqliteBackend : public MemoryBackend {
       Statement(*writer_, "DELETE FROM vector_sets WHERE id = ?").bind(1, set_id).run();
       tx.commit();
     }
-    std::unique_lock index_lock(index_mutex_);
-    indexes_.erase(set_id);
+    std::shared_ptr<VectorIndex> dropped;
+    {
+      std::unique_lock index_lock(index_mutex_);
+      if (auto it = indexes_.find(set_id); it != indexes_.end()) {
+        dropped = std::move(it->second);
+        indexes_.erase(it);
+      }
+    }
+    // `dropped` goes here, outside the lock: its graph builder may be waiting for it.
   }
 
   std::vector<PendingText> missing_vectors(int64_t set_id, const std::string& after_id, size_t batch) override {
@@ -627,10 +663,10 @@ class SqliteBackend : public MemoryBackend {
 
   void put_vectors(int64_t set_id, const std::vector<std::pair<PendingText, std::vector<float>>>& items) override {
     std::lock_guard write(write_mutex_);
-    std::vector<std::pair<MemoryEntry, const std::vector<float>*>> written;
+    std::vector<std::pair<std::string, const std::vector<float>*>> written;
     {
       Transaction tx(*writer_);
-      Statement find(*writer_, fmt::format("SELECT m.seq, {} FROM memories m WHERE m.id = ? AND m.content = ?", kEntryColumns));
+      Statement find(*writer_, "SELECT m.seq FROM memories m WHERE m.id = ? AND m.content = ?");
       Statement vec(*writer_, "INSERT OR REPLACE INTO vectors (set_id, seq, embedding) VALUES (?, ?, ?)");
       for (const auto& [pending, values] : items) {
         find.bind(1, pending.id).bind(2, pending.content);
@@ -639,7 +675,7 @@ class SqliteBackend : public MemoryBackend {
           continue;
         }
         const int64_t seq = find.column_int(0);
-        written.emplace_back(read_entry(find, 1), &values);
+        written.emplace_back(pending.id, &values);
         find.reset();
         vec.bind(1, set_id).bind(2, seq).bind_blob(3, values.data(), values.size() * sizeof(float)).run();
       }
@@ -647,7 +683,9 @@ class SqliteBackend : public MemoryBackend {
     }
     std::unique_lock index_lock(index_mutex_);
     if (auto it = indexes_.find(set_id); it != indexes_.end()) {
-      for (const auto& [entry, values] : written) it->second->upsert(entry, values->data());
+      for (const auto& [id, values] : written) {
+        if (const uint32_t slot = rows_.slot(id); slot != MemoryRows::kNone) it->second->put(slot, values->data());
+      }
     }
   }
 
@@ -706,8 +744,18 @@ class SqliteBackend : public MemoryBackend {
     return static_cast<size_t>(s.column_int(0));
   }
 
-  // The in-memory index of a set, built from the database on first use. Built under the write
-  // mutex so no write slips between the snapshot and the updates that follow it.
+  // Every memory's attributes and BM25 postings, from the database (at open, before any write).
+  void load_rows() {
+    Statement s(*writer_, fmt::format("SELECT {} FROM memories m", kEntryColumns));
+    while (s.step()) {
+      const MemoryEntry entry = read_entry(s);
+      lexical_.put(rows_.upsert(entry), entry.content);
+    }
+  }
+
+  // The in-memory index of a set, built from the database at open (the active set) or on first
+  // use. Built under the write mutex so no write slips between the snapshot and the updates that
+  // follow it.
   std::shared_ptr<VectorIndex> loaded_index(int64_t set_id) {
     {
       std::shared_lock lock(index_mutex_);
@@ -719,13 +767,18 @@ class SqliteBackend : public MemoryBackend {
       if (auto it = indexes_.find(set_id); it != indexes_.end()) return it->second;
     }
     const size_t dims = set_dims(set_id);
-    auto index = std::make_shared<VectorIndex>(dims);
-    Statement s(*writer_, fmt::format("SELECT v.embedding, {} FROM vectors v JOIN memories m ON m.seq = v.seq "
-                                      "WHERE v.set_id = ?", kEntryColumns));
+    AnnOptions ann;
+    ann.threshold = options_.ann_threshold;
+    ann.parameters = {options_.ann_m, options_.ann_ef_construction, options_.ann_ef_search};
+    ann.background = options_.ann_in_background;
+    auto index = std::make_shared<VectorIndex>(dims, ann, index_mutex_);
+    // Rows change only under the write mutex, held here: reading them needs no index lock.
+    Statement s(*writer_, "SELECT m.id, v.embedding FROM vectors v JOIN memories m ON m.seq = v.seq WHERE v.set_id = ?");
     s.bind(1, set_id);
     while (s.step()) {
-      const MemoryEntry entry = read_entry(s, 1);
-      index->upsert(entry, blob_vector(s, 0, dims, entry.id).data());
+      const std::string id = s.column_text(0);
+      const uint32_t slot = rows_.slot(id);
+      if (slot != MemoryRows::kNone) index->put(slot, blob_vector(s, 1, dims, id).data());
     }
     std::unique_lock lock(index_mutex_);
     indexes_[set_id] = index;
@@ -739,7 +792,9 @@ class SqliteBackend : public MemoryBackend {
   std::unique_ptr<SqliteDb> writer_;
   std::mutex pool_mutex_;
   std::vector<std::unique_ptr<SqliteDb>> pool_;
-  std::shared_mutex index_mutex_;
+  std::shared_mutex index_mutex_;  // guards the derived structures below
+  MemoryRows rows_;
+  LexicalIndex lexical_{kBm25Parameters};
   std::map<int64_t, std::shared_ptr<VectorIndex>> indexes_;
 };
 

@@ -1,131 +1,164 @@
 #include "vector_index.h"
 
+#include "memembed/log.h"
+#include "memembed/retrieval.h"
+
 #include <algorithm>
-#include <limits>
-#include <queue>
+#include <chrono>
 
 namespace memembed::memory {
 
-uint32_t VectorIndex::intern(const std::string& text) {
-  return strings_.try_emplace(text, static_cast<uint32_t>(strings_.size())).first->second;
+namespace {
+
+// Rows scored per call of the SIMD kernel in the exact scan.
+constexpr size_t kBlock = 256;
+// Rows looked at to estimate which share of the set a filter admits.
+constexpr size_t kSampleRows = 1024;
+
+}  // namespace
+
+VectorIndex::VectorIndex(size_t dims, AnnOptions options, std::shared_mutex& guard)
+    : dims_(dims), options_(options), guard_(guard) {}
+
+VectorIndex::~VectorIndex() {
+  stop_ = true;
+  if (builder_.joinable()) builder_.join();
 }
 
-std::optional<uint32_t> VectorIndex::lookup(const std::string& text) const {
-  auto it = strings_.find(text);
-  if (it == strings_.end()) return std::nullopt;
-  return it->second;
-}
-
-void VectorIndex::assign(Row& row, const MemoryEntry& entry) {
-  row.id = entry.id;
-  row.agent = intern(entry.agent_id);
-  row.namespace_ = intern(entry.namespace_);
-  row.category = entry.category;
-  row.tags.clear();
-  for (const std::string& tag : entry.metadata.tags) row.tags.push_back(intern(tag));
-  std::sort(row.tags.begin(), row.tags.end());
-  row.created_at = entry.created_at;
-  row.expires_at = entry.expires_at.value_or(std::numeric_limits<Timestamp>::max());
-  row.shared = entry.shared;
-  row.alive = true;
-}
-
-void VectorIndex::upsert(const MemoryEntry& entry, const float* vector) {
-  size_t index;
-  if (auto it = by_id_.find(entry.id); it != by_id_.end()) {
-    index = it->second;
-  } else if (!free_rows_.empty()) {
-    index = free_rows_.back();
-    free_rows_.pop_back();
-  } else {
-    index = rows_.size();
-    rows_.emplace_back();
-    values_.resize(rows_.size() * dims_);
+void VectorIndex::put(uint32_t slot, const float* vector) {
+  if (present_.size() <= slot) {
+    present_.resize(slot + 1, false);
+    values_.resize(present_.size() * dims_);
   }
-  assign(rows_[index], entry);
-  std::copy(vector, vector + dims_, values_.data() + index * dims_);
-  by_id_[entry.id] = index;
+  std::copy(vector, vector + dims_, values_.data() + static_cast<size_t>(slot) * dims_);
+  if (!present_[slot]) ++count_;
+  present_[slot] = true;
+  if (graph_) graph_->add(slot, vector);
+  else if (building_) changed_while_building_.push_back(slot);
+  maybe_build_graph();
 }
 
-void VectorIndex::update_attributes(const MemoryEntry& entry) {
-  if (auto it = by_id_.find(entry.id); it != by_id_.end()) assign(rows_[it->second], entry);
+void VectorIndex::remove(uint32_t slot) {
+  if (!contains(slot)) return;
+  present_[slot] = false;
+  --count_;
+  if (graph_) graph_->remove(slot);
+  else if (building_) changed_while_building_.push_back(slot);
 }
 
-void VectorIndex::set_shared(const std::string& id, bool shared) {
-  if (auto it = by_id_.find(id); it != by_id_.end()) rows_[it->second].shared = shared;
+void VectorIndex::maybe_build_graph() {
+  if (graph_ || building_ || options_.threshold == 0 || count_ < options_.threshold) return;
+  building_ = true;
+  if (options_.background) builder_ = std::thread([this] { build_graph(false); });
+  else build_graph(true);
 }
 
-void VectorIndex::remove(const std::string& id) {
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return;
-  rows_[it->second].alive = false;
-  rows_[it->second].id.clear();
-  free_rows_.push_back(it->second);
-  by_id_.erase(it);
-}
-
-std::vector<Candidate> VectorIndex::search(const Filter& filter, const float* query, size_t k) const {
-  // Resolve the filter's strings once; one never seen matches nothing.
-  std::optional<uint32_t> agent, excluded;
-  if (filter.agent_id) {
-    agent = lookup(*filter.agent_id);
-    if (!agent) return {};
-  }
-  if (filter.exclude_agent) excluded = lookup(*filter.exclude_agent);
-  std::vector<uint32_t> namespaces, tags;
-  for (const std::string& ns : filter.namespaces) {
-    if (auto id = lookup(ns)) namespaces.push_back(*id);
-  }
-  if (!filter.namespaces.empty() && namespaces.empty()) return {};
-  for (const std::string& tag : filter.tags) {
-    auto id = lookup(tag);
-    if (!id) return {};
-    tags.push_back(*id);
-  }
-  std::sort(tags.begin(), tags.end());
-  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
-
-  auto admits = [&](const Row& row) {
-    if (!row.alive) return false;
-    if (agent && row.agent != *agent) return false;
-    if (filter.shared_only && !row.shared) return false;
-    if (excluded && row.agent == *excluded) return false;
-    if (row.expires_at <= filter.now) return false;
-    if (filter.since && row.created_at < *filter.since) return false;
-    if (filter.until && row.created_at >= *filter.until) return false;
-    if (!namespaces.empty() && std::find(namespaces.begin(), namespaces.end(), row.namespace_) == namespaces.end()) {
-      return false;
+void VectorIndex::build_graph(bool locked) {
+  // Runs `work` holding the lock as asked; false when stopped while waiting for it.
+  auto holding = [&](bool exclusive, auto&& work) {
+    if (locked) {
+      work();
+      return true;
     }
-    if (!filter.categories.empty() &&
-        std::find(filter.categories.begin(), filter.categories.end(), row.category) == filter.categories.end()) {
-      return false;
+    while (!(exclusive ? guard_.try_lock() : guard_.try_lock_shared())) {
+      if (stop_) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    return std::includes(row.tags.begin(), row.tags.end(), tags.begin(), tags.end());
+    work();
+    if (exclusive) guard_.unlock();
+    else guard_.unlock_shared();
+    return true;
   };
+  try {
+    std::unique_ptr<AnnGraph> graph;
+    std::vector<uint32_t> slots;
+    std::vector<float> chunk;
+    size_t next = 0;
+    for (bool done = false; !done;) {
+      slots.clear();
+      chunk.clear();
+      const bool held = holding(false, [&] {
+        if (!graph) graph = std::make_unique<AnnGraph>(dims_, present_.size() + present_.size() / 4, options_.parameters);
+        const size_t end = std::min(present_.size(), next + 1024);
+        for (size_t s = next; s < end; ++s) {
+          if (!present_[s]) continue;
+          slots.push_back(static_cast<uint32_t>(s));
+          chunk.insert(chunk.end(), vector(static_cast<uint32_t>(s)), vector(static_cast<uint32_t>(s)) + dims_);
+        }
+        next = end;
+        done = next >= present_.size();
+      });
+      if (!held) return;
+      for (size_t i = 0; i < slots.size(); ++i) {
+        if (stop_) return;
+        graph->add(slots[i], chunk.data() + i * dims_);
+      }
+    }
+    holding(true, [&] {
+      for (uint32_t slot : changed_while_building_) {
+        if (contains(slot)) graph->add(slot, vector(slot));
+        else graph->remove(slot);
+      }
+      changed_while_building_.clear();
+      graph_ = std::move(graph);
+      building_ = false;
+    });
+  } catch (const std::exception& e) {
+    // The exact scan keeps serving; the graph is only an accelerator.
+    logger()->warn("building the HNSW index of {} vectors failed ({}); searches stay exact", count_, e.what());
+  }
+}
 
-  // Min-heap of the best k so far: (score, row) with the worst on top.
-  using Entry = std::pair<float, size_t>;
-  auto worse = [&](const Entry& a, const Entry& b) {
-    if (a.first != b.first) return a.first > b.first;
-    return rows_[a.second].id < rows_[b.second].id;
-  };
-  std::priority_queue<Entry, std::vector<Entry>, decltype(worse)> best(worse);
-  for (size_t r = 0; r < rows_.size(); ++r) {
-    if (!admits(rows_[r])) continue;
-    const float score = retrieval::dot(query, values_.data() + r * dims_, dims_);
-    if (best.size() < k) {
-      best.emplace(score, r);
-    } else if (score > best.top().first) {
-      best.pop();
-      best.emplace(score, r);
+std::vector<VectorIndex::Hit> VectorIndex::search(const float* query, const RowFilter& filter, const MemoryRows& rows,
+                                                  size_t k) const {
+  if (k == 0 || filter.matches_nothing() || count_ == 0) return {};
+  if (graph_) {
+    const size_t stride = std::max<size_t>(1, present_.size() / kSampleRows);
+    size_t sampled = 0, admitted = 0;
+    for (size_t s = 0; s < present_.size(); s += stride) {
+      if (!present_[s]) continue;
+      ++sampled;
+      admitted += filter.admits(static_cast<uint32_t>(s)) ? 1 : 0;
+    }
+    if (sampled > 0 && static_cast<double>(admitted) >= kExactBelowShare * static_cast<double>(sampled)) {
+      const auto found =
+          graph_->search(query, k, [&](uint32_t slot) { return contains(slot) && filter.admits(slot); });
+      if (found.size() == k) {
+        TopSlots<float> best(rows, k);
+        for (const auto& [slot, distance] : found) {
+          float score = 0.0f;
+          retrieval::dot_rows(query, vector(slot), 1, dims_, &score);
+          best.offer(slot, score);
+        }
+        return best.take();
+      }
     }
   }
-  std::vector<Candidate> out(best.size());
-  for (size_t i = out.size(); i-- > 0;) {
-    out[i] = {rows_[best.top().second].id, best.top().first};
-    best.pop();
+  return exact_search(query, filter, rows, k);
+}
+
+std::vector<VectorIndex::Hit> VectorIndex::exact_search(const float* query, const RowFilter& filter,
+                                                        const MemoryRows& rows, size_t k) const {
+  if (k == 0 || filter.matches_nothing()) return {};
+  TopSlots<float> best(rows, k);
+  uint32_t admitted[kBlock];
+  float scores[kBlock];
+  for (size_t begin = 0; begin < present_.size(); begin += kBlock) {
+    const size_t end = std::min(present_.size(), begin + kBlock);
+    size_t n = 0;
+    for (size_t s = begin; s < end; ++s) {
+      if (present_[s] && filter.admits(static_cast<uint32_t>(s))) admitted[n++] = static_cast<uint32_t>(s);
+    }
+    // Runs of consecutive admitted rows go to the kernel together.
+    for (size_t i = 0; i < n;) {
+      size_t j = i + 1;
+      while (j < n && admitted[j] == admitted[j - 1] + 1) ++j;
+      retrieval::dot_rows(query, vector(admitted[i]), j - i, dims_, scores + i);
+      i = j;
+    }
+    for (size_t i = 0; i < n; ++i) best.offer(admitted[i], scores[i]);
   }
-  return out;
+  return best.take();
 }
 
 }  // namespace memembed::memory

@@ -4,18 +4,150 @@
 #include <cmath>
 #include <thread>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+// Every kernel keeps eight partial sums, lane k summing the products at positions k, k + 8, ...,
+// added in the same tree and followed by the same scalar tail, so all paths give the same bits.
+// This file is compiled with -ffp-contract=off: a fused multiply-add would change them.
+
 namespace memembed::retrieval {
 
-float dot(const float* a, const float* b, size_t dim) {
-  // Eight partial sums let the compiler vectorise without reassociation flags.
+namespace {
+
+float reduce_lanes(const float* lanes) {
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+float dot_portable(const float* a, const float* b, size_t dim) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   size_t i = 0;
   for (; i + 8 <= dim; i += 8) {
     for (size_t k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
   }
-  float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  float sum = reduce_lanes(acc);
   for (; i < dim; ++i) sum += a[i] * b[i];
   return sum;
+}
+
+void dot_rows_portable(const float* query, const float* rows, size_t count, size_t dim, float* out) {
+  for (size_t r = 0; r < count; ++r) out[r] = dot_portable(query, rows + r * dim, dim);
+}
+
+#if defined(__x86_64__)
+
+__attribute__((target("avx2"))) float dot_avx2(const float* a, const float* b, size_t dim) {
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8) acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  float sum = reduce_lanes(lanes);
+  for (; i < dim; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// Four rows per pass share each load of the query.
+__attribute__((target("avx2"))) void dot_rows_avx2(const float* query, const float* rows, size_t count, size_t dim,
+                                                   float* out) {
+  size_t r = 0;
+  const size_t body = dim - dim % 8;
+  for (; r + 4 <= count; r += 4) {
+    const float* row[4] = {rows + r * dim, rows + (r + 1) * dim, rows + (r + 2) * dim, rows + (r + 3) * dim};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (size_t i = 0; i < body; i += 8) {
+      const __m256 q = _mm256_loadu_ps(query + i);
+      for (int j = 0; j < 4; ++j) acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(q, _mm256_loadu_ps(row[j] + i)));
+    }
+    for (int j = 0; j < 4; ++j) {
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, acc[j]);
+      float sum = reduce_lanes(lanes);
+      for (size_t i = body; i < dim; ++i) sum += query[i] * row[j][i];
+      out[r + j] = sum;
+    }
+  }
+  for (; r < count; ++r) out[r] = dot_avx2(query, rows + r * dim, dim);
+}
+
+// Eight floats of `a` in the low half, eight of `b` in the high half.
+__attribute__((target("avx512f"))) inline __m512 pair(const float* a, const float* b) {
+  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_zextpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(a))),
+                                             _mm256_castps_pd(_mm256_loadu_ps(b)), 1));
+}
+
+// Two rows per 512-bit register: lanes 0-7 hold one row's eight partial sums, lanes 8-15 the other's.
+__attribute__((target("avx512f"))) void dot_rows_avx512(const float* query, const float* rows, size_t count,
+                                                       size_t dim, float* out) {
+  size_t r = 0;
+  const size_t body = dim - dim % 8;
+  for (; r + 4 <= count; r += 4) {
+    const float* row[4] = {rows + r * dim, rows + (r + 1) * dim, rows + (r + 2) * dim, rows + (r + 3) * dim};
+    __m512 acc01 = _mm512_setzero_ps(), acc23 = _mm512_setzero_ps();
+    for (size_t i = 0; i < body; i += 8) {
+      const __m512 q = pair(query + i, query + i);
+      acc01 = _mm512_add_ps(acc01, _mm512_mul_ps(q, pair(row[0] + i, row[1] + i)));
+      acc23 = _mm512_add_ps(acc23, _mm512_mul_ps(q, pair(row[2] + i, row[3] + i)));
+    }
+    alignas(64) float lanes[32];
+    _mm512_store_ps(lanes, acc01);
+    _mm512_store_ps(lanes + 16, acc23);
+    for (int j = 0; j < 4; ++j) {
+      float sum = reduce_lanes(lanes + 8 * j);
+      for (size_t i = body; i < dim; ++i) sum += query[i] * row[j][i];
+      out[r + j] = sum;
+    }
+  }
+  for (; r < count; ++r) out[r] = dot_avx2(query, rows + r * dim, dim);
+}
+
+#endif
+
+SimdPath detect_simd_path() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return SimdPath::Avx512;
+  if (__builtin_cpu_supports("avx2")) return SimdPath::Avx2;
+#endif
+  return SimdPath::Portable;
+}
+
+}  // namespace
+
+const char* to_string(SimdPath path) {
+  switch (path) {
+    case SimdPath::Avx512: return "avx512";
+    case SimdPath::Avx2: return "avx2";
+    case SimdPath::Portable: break;
+  }
+  return "portable";
+}
+
+SimdPath best_simd_path() {
+  static const SimdPath path = detect_simd_path();
+  return path;
+}
+
+float dot(const float* a, const float* b, size_t dim) {
+#if defined(__x86_64__)
+  static const bool avx2 = best_simd_path() != SimdPath::Portable;
+  if (avx2) return dot_avx2(a, b, dim);
+#endif
+  return dot_portable(a, b, dim);
+}
+
+void dot_rows(const float* query, const float* rows, size_t count, size_t dim, float* out, SimdPath path) {
+  if (static_cast<int>(path) > static_cast<int>(best_simd_path())) path = best_simd_path();
+#if defined(__x86_64__)
+  if (path == SimdPath::Avx512) return dot_rows_avx512(query, rows, count, dim, out);
+  if (path == SimdPath::Avx2) return dot_rows_avx2(query, rows, count, dim, out);
+#endif
+  dot_rows_portable(query, rows, count, dim, out);
+}
+
+void dot_rows(const float* query, const float* rows, size_t count, size_t dim, float* out) {
+  dot_rows(query, rows, count, dim, out, best_simd_path());
 }
 
 void l2_normalize(float* values, size_t dim) {
