@@ -37,7 +37,7 @@ struct ServeOptions {
   std::filesystem::path admin_token_file;   // empty: admin API disabled (404)
   size_t max_body_bytes = 1 << 20;          // larger request bodies get 413
   size_t http_threads = 256;                // each keep-alive connection holds one while open
-  size_t store_concurrency = 0;             // store operations at once, the rest queue; 0: max(8, 2 x cores)
+  size_t store_concurrency = 0;             // store operations at once, the rest queue; 0: max(16, 2 x cores)
   size_t max_batch_texts = 256;             // dynamic batching: texts per model call
   size_t max_embedding_inputs = 2048;       // inputs per /v1/embeddings request
 };

@@ -147,7 +147,7 @@ void add_serve_command(CLI::App& app) {
                       "HTTP worker threads (each open keep-alive connection holds one)")
       ->capture_default_str();
   command->add_option("--store-concurrency", args->options.store_concurrency,
-                      "Store operations run at once; more requests queue (0: max(8, 2 x cores))")
+                      "Store operations run at once; more requests queue (0: max(16, 2 x cores))")
       ->capture_default_str();
   command->add_option("--max-body-bytes", args->options.max_body_bytes, "Largest request body (413 above)")
       ->capture_default_str();

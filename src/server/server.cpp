@@ -281,9 +281,11 @@ Server::Server(ServeOptions options, ServiceLoader loader) : impl_(std::make_uni
         service.options.host);
   }
   if (service.options.http_threads < 2) throw invalid_input("--http-threads must be at least 2");
+  // 16: PostgreSQL's pool size, whose queries run in the database's processes (fewer left a 100k
+  // database's searches queued behind an idle pool); SQLite readers stay bounded either way.
   const size_t cores = std::max(1u, std::thread::hardware_concurrency());
   service.store_limit = std::make_unique<ConcurrencyLimit>(
-      service.options.store_concurrency > 0 ? service.options.store_concurrency : std::max<size_t>(8, 2 * cores));
+      service.options.store_concurrency > 0 ? service.options.store_concurrency : std::max<size_t>(16, 2 * cores));
 
   httplib::Server& http = impl_->http;
   const size_t threads = service.options.http_threads;
