@@ -18,6 +18,7 @@ packages=(
   libdnnl-dev
   python3
 )
+command -v npm > /dev/null || packages+=(nodejs npm)  # the openai npm client check (tests/server)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

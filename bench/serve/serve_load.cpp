@@ -3,8 +3,9 @@
 // --clients keep-alive connections (one thread each) send a mix of POST /memories/search and
 // POST /memories for --duration seconds (or --requests each), then the tool prints errors,
 // throughput and p50/p99 latency per operation, and the server's RSS (--server-pid). --populate N
-// first stores N memories spread over --agents agents. Loopback addresses only; every loop is
-// bounded in count and time.
+// first stores N memories spread over --agents agents. --recent searches without text (metadata
+// only), which separates the server's own cost from ranking's. Loopback addresses only; every loop
+// is bounded in count and time.
 #include "memembed/embed.h"
 #include "memembed/json_io.h"
 
@@ -38,6 +39,8 @@ struct Options {
   size_t populate = 0;
   size_t populate_clients = 8;
   int server_pid = 0;
+  double rss_every = 10;  // seconds between RSS samples during the load (with --server-pid)
+  bool recent = false;    // searches without text: metadata only (newest first), no model, no BM25
   std::string token;
 };
 
@@ -69,6 +72,11 @@ bool is_loopback(const std::string& host) {
 Json store_body(const std::string& agent, const std::string& text, std::mt19937_64& rng) {
   static const char* categories[] = {"EPISODIC", "PROCEDURAL", "SEMANTIC", "SOCIAL"};
   return {{"agent_id", agent}, {"category", categories[rng() % 4]}, {"content", text}};
+}
+
+Json search_body(const Options& options, const std::string& agent, const std::string& text) {
+  if (options.recent) return {{"agent_id", agent}, {"limit", 10}};
+  return {{"agent_id", agent}, {"text", text}, {"limit", 10}};
 }
 
 void populate(const Options& options, const std::vector<std::string>& texts) {
@@ -121,8 +129,7 @@ void run_load(const Options& options, const std::vector<std::string>& texts) {
         const auto started = Clock::now();
         httplib::Result response =
             store ? client.Post("/memories", store_body(agent, text, rng).dump(), "application/json")
-                  : client.Post("/memories/search", Json{{"agent_id", agent}, {"text", text}, {"limit", 10}}.dump(),
-                                "application/json");
+                  : client.Post("/memories/search", search_body(options, agent, text).dump(), "application/json");
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
         const int expected = store ? 201 : 200;
         if (!response) {
@@ -135,9 +142,27 @@ void run_load(const Options& options, const std::vector<std::string>& texts) {
       }
     });
   }
+  // The server's RSS every --rss-every seconds: a plateau is an allocator's pool, steady growth a leak.
+  std::atomic<bool> finished{false};
+  std::thread rss_sampler([&] {
+    if (!options.server_pid) return;
+    const auto begin = Clock::now();
+    auto next = begin;
+    while (!finished) {
+      if (Clock::now() >= next) {
+        const double at = std::chrono::duration<double>(Clock::now() - begin).count();
+        std::printf("  rss at %5.1f s: %s\n", at, rss_of(options.server_pid).c_str());
+        std::fflush(stdout);
+        next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.rss_every));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
   const auto started = Clock::now();
   go = true;
   for (auto& thread : threads) thread.join();
+  finished = true;
+  rss_sampler.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
 
   Samples all;
@@ -175,6 +200,8 @@ int main(int argc, char** argv) {
   app.add_option("--populate-clients", options.populate_clients)->capture_default_str();
   app.add_option("--server-pid", options.server_pid, "Report this process's RSS");
   app.add_option("--token-file", token_file, "API key to send as Bearer");
+  app.add_option("--rss-every", options.rss_every, "Seconds between RSS samples (with --server-pid)")->capture_default_str();
+  app.add_flag("--recent", options.recent, "Searches without text (metadata only): the server's own cost, no ranking");
   CLI11_PARSE(app, argc, argv);
   if (!is_loopback(options.host)) {
     std::fprintf(stderr, "serve_load: --host must be a loopback address\n");

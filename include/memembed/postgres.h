@@ -22,8 +22,11 @@
 
 #include "memembed/memory.h"
 
+#include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace memembed::postgres {
@@ -44,5 +47,14 @@ std::unique_ptr<memory::MemoryBackend> open_postgres_backend(const std::string& 
 // A reindex of this database is in progress in this process while the returned handle lives (a
 // session advisory lock on its own connection); nullptr when another process holds it.
 std::shared_ptr<void> try_lock_reindex(const std::string& url);
+
+// Follows the model of the database's active vector set, which a reindex in any process switches:
+// calls `on_change` with it (nullopt: no active set) once at start and after every change, on a
+// thread of its own, until the returned handle is destroyed (which waits for a call in progress).
+// A switch is announced by LISTEN/NOTIFY in the switching transaction; the model is also re-read
+// every `recheck` and whenever the watch's connection had to be reopened, so none is missed.
+std::shared_ptr<void> watch_active_model(const std::string& url,
+                                         std::function<void(const std::optional<memory::ModelIdentity>&)> on_change,
+                                         std::chrono::milliseconds recheck = std::chrono::seconds(5));
 
 }  // namespace memembed::postgres

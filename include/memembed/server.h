@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace memembed::server {
@@ -36,13 +37,15 @@ struct ServeOptions {
   std::filesystem::path admin_token_file;   // empty: admin API disabled (404)
   size_t max_body_bytes = 1 << 20;          // larger request bodies get 413
   size_t http_threads = 256;                // each keep-alive connection holds one while open
+  size_t store_concurrency = 0;             // store operations at once, the rest queue; 0: max(16, 2 x cores)
   size_t max_batch_texts = 256;             // dynamic batching: texts per model call
   size_t max_embedding_inputs = 2048;       // inputs per /v1/embeddings request
 };
 
 // What the loader builds: the database, the model, and what the admin API reports.
 struct ServiceParts {
-  std::unique_ptr<memory::MemoryBackend> backend;
+  // Opens the database: at start, and again when following another process's model switch.
+  std::function<std::unique_ptr<memory::MemoryBackend>()> open_backend;
   std::shared_ptr<const memory::Embedder> embedder;  // null: BM25 and metadata search only
   memory::StoreOptions store_options;                 // its embedder is set by the server
   // GET /admin/memory/embedder: provider, model, dims, fingerprint, fine_tune, ...
@@ -52,6 +55,12 @@ struct ServiceParts {
   // The database-wide reindex lock when several processes share the store (null result: another
   // process holds it); empty when the store has one process.
   std::function<std::shared_ptr<void>()> lock_reindex;
+  // When several processes share the store: watches the database's active model, calling back at
+  // start, after every switch and periodically, until the handle is released
+  // (postgres::watch_active_model); the server then follows another process's switch. Empty when
+  // the store has one process.
+  std::function<std::shared_ptr<void>(std::function<void(const std::optional<memory::ModelIdentity>&)>)>
+      watch_active_model;
   // Tokens of one input as the model counts them, for the `usage` of /v1/embeddings.
   std::function<size_t(const std::string& text)> count_tokens;
 };

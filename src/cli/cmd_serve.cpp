@@ -75,13 +75,15 @@ server::ServiceParts load_service(const ServeArguments& args) {
   }
   parts.load_model = [encoder](const std::string& target) { return memory::load_model_embedder(target, encoder); };
   if (!args.database.empty()) {
-    parts.backend = postgres::open_postgres_backend(args.database);
     const std::string url = args.database;
+    parts.open_backend = [url] { return postgres::open_postgres_backend(url); };
     parts.lock_reindex = [url] { return postgres::try_lock_reindex(url); };
-    parts.store_options.data_label = parts.backend->describe();
+    parts.watch_active_model = [url](auto on_change) { return postgres::watch_active_model(url, std::move(on_change)); };
+    // The store names the database by its backend's description (password redacted).
   } else {
-    parts.backend = memory::open_sqlite_backend(args.data);
-    parts.store_options.data_label = args.data;
+    const std::string data = args.data;
+    parts.open_backend = [data] { return memory::open_sqlite_backend(data); };
+    parts.store_options.data_label = data;
   }
   return parts;
 }
@@ -143,6 +145,9 @@ void add_serve_command(CLI::App& app) {
   command->add_option("--threads", args->threads, "Model compute threads (default: all cores)");
   command->add_option("--http-threads", args->options.http_threads,
                       "HTTP worker threads (each open keep-alive connection holds one)")
+      ->capture_default_str();
+  command->add_option("--store-concurrency", args->options.store_concurrency,
+                      "Store operations run at once; more requests queue (0: max(16, 2 x cores))")
       ->capture_default_str();
   command->add_option("--max-body-bytes", args->options.max_body_bytes, "Largest request body (413 above)")
       ->capture_default_str();

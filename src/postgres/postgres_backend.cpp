@@ -3,6 +3,7 @@
 #include "memembed/error.h"
 #include "memembed/retrieval.h"
 #include "pg_connection.h"
+#include "vector_sets_channel.h"
 
 #include <fmt/format.h>
 
@@ -36,6 +37,9 @@ constexpr int64_t kIndexLockKey = 0x6d656d5f696e6400;  // + the vector set's id
 constexpr int kStatsShards = 16;
 // pgvector indexes `vector` columns of at most 2000 dimensions; larger sets are searched exactly.
 constexpr size_t kMaxIndexedDims = 2000;
+
+// Other processes' watch_active_model hears of a switch when the transaction commits.
+void notify_switch(PgConnection& conn) { conn.run(std::string("NOTIFY ") + kVectorSetsChannel); }
 
 const char* kSchema = R"sql(
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -564,7 +568,10 @@ class PostgresBackend : public memory::MemoryBackend {
 
   int64_t create_vector_set(const ModelIdentity& model, VectorSetState state) override {
     const int64_t id = in_transaction(pool_, [&](PgConnection& conn) {
-      if (state == VectorSetState::Active) conn.run("UPDATE memembed_vector_sets SET state = 'retired' WHERE state = 'active'");
+      if (state == VectorSetState::Active) {
+        conn.run("UPDATE memembed_vector_sets SET state = 'retired' WHERE state = 'active'");
+        notify_switch(conn);
+      }
       const int64_t set_id =
           conn.run("INSERT INTO memembed_vector_sets (model_name, fingerprint, dims, state, created_at) "
                    "VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -594,6 +601,7 @@ class PostgresBackend : public memory::MemoryBackend {
       if (state == VectorSetState::Active) {
         conn.run("UPDATE memembed_vector_sets SET state = 'retired' WHERE state = 'active' AND id <> $1",
                  {std::to_string(set_id)});
+        notify_switch(conn);
       }
       const PgResult r = conn.run("UPDATE memembed_vector_sets SET state = $2 WHERE id = $1 RETURNING 1",
                                   {std::to_string(set_id), state_name(state)});

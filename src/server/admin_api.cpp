@@ -11,7 +11,7 @@ void add_admin_routes(httplib::Server& http, Service& service) {
                 std::lock_guard<std::mutex> lock(service.info_mutex);
                 info = service.parts.embedder_info;
               }
-              const memory::StoreStatus status = service.store->status();
+              const memory::StoreStatus status = service.current_store()->status();
               info["backend"] = status.backend;
               info["fusion"] = status.fusion;
               info["fusion_weight"] = status.fusion_weight;
@@ -39,6 +39,10 @@ void add_admin_routes(httplib::Server& http, Service& service) {
               if (body.contains("prune")) {
                 if (!body["prune"].is_boolean()) throw ApiError(400, "invalid_request", "prune must be true or false");
                 prune = body["prune"].get<bool>();
+              }
+              std::unique_lock<std::mutex> switching(service.model_mutex, std::try_to_lock);
+              if (!switching) {
+                throw ApiError(409, "conflict", "this process is switching to the model another process chose; retry");
               }
               switch (service.reindex->start(body["model"].get<std::string>(), prune)) {
                 case ReindexJob::Start::Started: break;

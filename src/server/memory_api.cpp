@@ -92,7 +92,7 @@ void add_memory_routes(httplib::Server& http, Service& service) {
               if (auto ns = optional_text(body, "namespace")) store.namespace_ = *ns;
               if (body.contains("metadata") && !body["metadata"].is_null()) store.metadata = memory::metadata_from_json(body["metadata"], "request body");
               store.expires_at = optional_time(body, "expires_at");
-              const std::string memory_id = service.store->store(agent, store);
+              const std::string memory_id = service.use_store()->store(agent, store);
               response.set_header("Location", "/memories/" + memory_id);
               write_json(response, 201, {{"id", memory_id}});
             });
@@ -104,7 +104,7 @@ void add_memory_routes(httplib::Server& http, Service& service) {
                                   "min_relevance", "limit"},
                            "the search");
               const std::string agent = acting_agent(caller, optional_text(body, "agent_id"));
-              write_json(response, 200, results_json(service.store->retrieve(agent, parse_query(body))));
+              write_json(response, 200, results_json(service.use_store()->retrieve(agent, parse_query(body))));
             });
 
   add_route(http, service, "GET", "/memories/count", "/memories/count", Access::Agent,
@@ -114,7 +114,7 @@ void add_memory_routes(httplib::Server& http, Service& service) {
               if (auto name = query_param(request, "category"); name && !name->empty()) {
                 category = memory::parse_category(*name);
               }
-              Json body = {{"agent_id", agent}, {"count", service.store->count(agent, category)}};
+              Json body = {{"agent_id", agent}, {"count", service.use_store()->count(agent, category)}};
               if (category) body["category"] = memory::to_string(*category);
               write_json(response, 200, body);
             });
@@ -122,7 +122,7 @@ void add_memory_routes(httplib::Server& http, Service& service) {
   add_route(http, service, "GET", "/memories/" + id, "/memories/{id}", Access::Agent,
             [&service](const httplib::Request& request, httplib::Response& response, const Caller& caller) {
               const std::string agent = acting_agent(caller, query_param(request, "agent_id"));
-              write_json(response, 200, memory::to_json(service.store->get(agent, request.matches[1])));
+              write_json(response, 200, memory::to_json(service.use_store()->get(agent, request.matches[1])));
             });
 
   add_route(http, service, "PATCH", "/memories/" + id, "/memories/{id}", Access::Agent,
@@ -140,13 +140,13 @@ void add_memory_routes(httplib::Server& http, Service& service) {
               if (!update.content && !update.metadata && !update.expires_at && !update.clear_expiry) {
                 throw ApiError(400, "invalid_request", "nothing to update: give content, metadata or expires_at");
               }
-              write_json(response, 200, memory::to_json(service.store->update(agent, request.matches[1], update)));
+              write_json(response, 200, memory::to_json(service.use_store()->update(agent, request.matches[1], update)));
             });
 
   add_route(http, service, "DELETE", "/memories/" + id, "/memories/{id}", Access::Agent,
             [&service](const httplib::Request& request, httplib::Response& response, const Caller& caller) {
               const std::string agent = acting_agent(caller, query_param(request, "agent_id"));
-              service.store->remove(agent, request.matches[1]);
+              service.use_store()->remove(agent, request.matches[1]);
               response.status = 204;
             });
 
@@ -156,7 +156,7 @@ void add_memory_routes(httplib::Server& http, Service& service) {
               check_fields(body, {"agent_id", "memory_id"}, "the publish request");
               const std::string agent = acting_agent(caller, optional_text(body, "agent_id"));
               const std::string memory_id = required_text(body, "memory_id");
-              service.store->publish(agent, memory_id);
+              service.use_store()->publish(agent, memory_id);
               write_json(response, 200, {{"id", memory_id}, {"shared", true}});
             });
 
@@ -169,13 +169,13 @@ void add_memory_routes(httplib::Server& http, Service& service) {
               // Shared knowledge is readable by every agent; an agent_id given must still be the caller's.
               if (caller.agent_id || body.contains("agent_id")) acting_agent(caller, optional_text(body, "agent_id"));
               write_json(response, 200,
-                         results_json(service.store->search_shared(parse_query(body), optional_text(body, "exclude_agent"))));
+                         results_json(service.use_store()->search_shared(parse_query(body), optional_text(body, "exclude_agent"))));
             });
 
   add_route(http, service, "DELETE", "/shared/" + id, "/shared/{id}", Access::Agent,
             [&service](const httplib::Request& request, httplib::Response& response, const Caller& caller) {
               const std::string agent = acting_agent(caller, query_param(request, "agent_id"));
-              service.store->retract(agent, request.matches[1]);
+              service.use_store()->retract(agent, request.matches[1]);
               response.status = 204;
             });
 }

@@ -4,7 +4,7 @@
 
 namespace memembed::server {
 
-ReindexJob::ReindexJob(memory::MemoryStore& store, ModelLoader load_model, OnSwitch on_switch, Lock lock)
+ReindexJob::ReindexJob(StoreSource store, ModelLoader load_model, OnSwitch on_switch, Lock lock)
     : store_(store), load_model_(std::move(load_model)), on_switch_(std::move(on_switch)), lock_(std::move(lock)) {}
 
 ReindexJob::~ReindexJob() {
@@ -59,7 +59,7 @@ void ReindexJob::run(std::string model, bool prune, std::shared_ptr<void> held) 
       done_ = done;
       total_ = total;
     };
-    const memory::ReindexResult result = store_.reindex(target, options);
+    const memory::ReindexResult result = store_()->reindex(target, options);
     total_ = result.total;
     if (result.switched) {
       done_ = result.total;

@@ -24,7 +24,10 @@ class ReindexJob {
   // Takes the database-wide reindex lock (null: another process holds it); empty: none needed.
   using Lock = std::function<std::shared_ptr<void>()>;
 
-  ReindexJob(memory::MemoryStore& store, ModelLoader load_model, OnSwitch on_switch, Lock lock);
+  // The store the job works on (the service's current one when it starts).
+  using StoreSource = std::function<std::shared_ptr<memory::MemoryStore>()>;
+
+  ReindexJob(StoreSource store, ModelLoader load_model, OnSwitch on_switch, Lock lock);
   ~ReindexJob();  // interrupts a running job (it resumes on the next start) and waits for it
 
   enum class Start { Started, AlreadyRunning, RunningElsewhere };
@@ -40,7 +43,7 @@ class ReindexJob {
  private:
   void run(std::string model, bool prune, std::shared_ptr<void> held);
 
-  memory::MemoryStore& store_;
+  StoreSource store_;
   ModelLoader load_model_;
   OnSwitch on_switch_;
   Lock lock_;

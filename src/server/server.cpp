@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <thread>
@@ -108,6 +109,12 @@ void add_route(httplib::Server& http, Service& service, const std::string& metho
         response.set_header("Retry-After", "1");
         throw ApiError(503, "starting", service.stopping ? "the server is stopping" : "the server is starting");
       }
+      if (access == Access::Agent) {
+        if (const auto unavailable = std::atomic_load(&service.unavailable)) {
+          response.set_header("Retry-After", "1");
+          throw *unavailable;
+        }
+      }
       handler(request, response, caller);
     } catch (const ApiError& e) {
       write_error(response, e.status(), e.code(), e.what());
@@ -150,7 +157,7 @@ std::vector<Gauge> scrape_gauges(Service& service) {
   std::vector<Gauge> gauges;
   gauges.push_back({"memembed_ready", "1 once the store and model are loaded.", service.ready ? 1.0 : 0.0, ""});
   if (!service.ready) return gauges;
-  const memory::StoreStatus status = service.store->status();
+  const memory::StoreStatus status = service.current_store()->status();
   gauges.push_back({"memembed_memories", "Memories in the store (all agents, expired included).",
                     static_cast<double>(status.memories), ""});
   for (const memory::VectorSet& set : status.vector_sets) {
@@ -158,6 +165,8 @@ std::vector<Gauge> scrape_gauges(Service& service) {
                       "model=\"" + escape_label(set.model.name) + "\",state=\"" + memory::to_string(set.state) + "\""});
   }
   const auto embedder = std::atomic_load(&service.embedder);
+  gauges.push_back({"memembed_store_waiting", "Requests queued for a store operation slot (--store-concurrency).",
+                    static_cast<double>(service.store_limit->waiting()), ""});
   gauges.push_back({"memembed_encoder_queued_texts", "Texts waiting for the encoder.",
                     embedder ? static_cast<double>(embedder->queued_texts()) : 0.0, ""});
   gauges.push_back({"memembed_reindex_running", "1 while a reindex runs.", service.reindex->running() ? 1.0 : 0.0, ""});
@@ -177,6 +186,9 @@ void add_operations_routes(httplib::Server& http, Service& service) {
             [&service](const httplib::Request&, httplib::Response& response, const Caller&) {
               if (service.stopping) return write_json(response, 503, {{"status", "stopping"}});
               if (!service.ready) return write_json(response, 503, {{"status", "starting"}});
+              if (const auto unavailable = std::atomic_load(&service.unavailable)) {
+                return write_json(response, 503, {{"status", unavailable->code()}, {"error", unavailable->what()}});
+              }
               write_json(response, 200, {{"status", "ready"}});
             });
   add_route(http, service, "GET", "/metrics", "/metrics", Access::Open,
@@ -208,28 +220,26 @@ struct Server::Impl {
             std::make_shared<BatchingEmbedder>(parts.embedder, service.options.max_batch_texts, service.metrics);
       }
       parts.store_options.embedder = service.embedder;
-      service.store = std::make_shared<memory::MemoryStore>(std::move(parts.backend), parts.store_options);
+      service.store = std::make_shared<memory::MemoryStore>(parts.open_backend(), parts.store_options);
       service.parts = std::move(parts);
       service.reindex = std::make_unique<ReindexJob>(
-          *service.store,
+          [this] { return service.current_store(); },
           [this](const std::string& model) -> std::shared_ptr<const memory::Embedder> {
             if (!service.parts.load_model) throw ApiError(400, "invalid_request", "this server cannot load models");
-            return std::make_shared<BatchingEmbedder>(service.parts.load_model(model), service.options.max_batch_texts,
-                                                      service.metrics);
+            auto loaded = std::make_shared<BatchingEmbedder>(service.parts.load_model(model),
+                                                             service.options.max_batch_texts, service.metrics);
+            // Other processes on the database load the new model from where this one found it.
+            service.current_store()->backend().set_setting(model_source_setting(loaded->identity().fingerprint), model);
+            return loaded;
           },
           [this](std::shared_ptr<const memory::Embedder> model) {
-            auto batching = std::dynamic_pointer_cast<const BatchingEmbedder>(model);
-            std::atomic_store(&service.embedder, std::const_pointer_cast<BatchingEmbedder>(batching));
-            const auto identity = model->identity();
-            std::lock_guard<std::mutex> lock(service.info_mutex);
-            service.parts.embedder_info["model"] = identity.name;
-            service.parts.embedder_info["dims"] = identity.dims;
-            service.parts.embedder_info["fingerprint"] = identity.fingerprint;
-            service.log.write("info", "model_switched", {{"model", identity.name}, {"dims", identity.dims}});
+            use_model(service, std::const_pointer_cast<BatchingEmbedder>(
+                                   std::dynamic_pointer_cast<const BatchingEmbedder>(std::move(model))));
           },
           service.parts.lock_reindex);
+      service.follower = std::make_unique<ModelFollower>(service);
       service.ready = true;
-      Json fields = {{"backend", service.store->backend().describe()}};
+      Json fields = {{"backend", service.current_store()->backend().describe()}};
       if (service.embedder) fields["model"] = service.embedder->identity().name;
       service.log.write("info", "ready", std::move(fields));
     } catch (...) {
@@ -271,6 +281,11 @@ Server::Server(ServeOptions options, ServiceLoader loader) : impl_(std::make_uni
         service.options.host);
   }
   if (service.options.http_threads < 2) throw invalid_input("--http-threads must be at least 2");
+  // 16: PostgreSQL's pool size, whose queries run in the database's processes (fewer left a 100k
+  // database's searches queued behind an idle pool); SQLite readers stay bounded either way.
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  service.store_limit = std::make_unique<ConcurrencyLimit>(
+      service.options.store_concurrency > 0 ? service.options.store_concurrency : std::max<size_t>(16, 2 * cores));
 
   httplib::Server& http = impl_->http;
   const size_t threads = service.options.http_threads;
@@ -344,7 +359,9 @@ void Server::wait() {
   if (impl_->listener.joinable()) impl_->listener.join();  // returns once stopped and drained
   if (impl_->loading.joinable()) impl_->loading.join();
   Service& service = impl_->service;
-  // Requests have finished: stop the reindex, the encoder and close the store, in that order.
+  // Requests have finished: stop following other processes, the reindex, the encoder and close the
+  // store, in that order.
+  service.follower.reset();
   service.reindex.reset();
   service.store.reset();
   service.embedder.reset();

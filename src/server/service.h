@@ -4,8 +4,10 @@
 
 #include "api_error.h"
 #include "auth.h"
+#include "concurrency_limit.h"
 #include "embedding_batcher.h"
 #include "metrics.h"
+#include "model_follower.h"
 #include "reindex_job.h"
 #include "request_log.h"
 
@@ -30,12 +32,41 @@ struct Service {
 
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
-  // Set once by the loader thread before `ready` turns true; read-only afterwards.
+  // Set by the loader thread before `ready` turns true. `store` and `embedder` are replaced when
+  // the model changes (std::atomic_load/store): routes take them once per request.
   std::shared_ptr<memory::MemoryStore> store;
   std::shared_ptr<BatchingEmbedder> embedder;  // null: no model
   ServiceParts parts;
   std::mutex info_mutex;  // guards parts.embedder_info, which a model switch rewrites
   std::unique_ptr<ReindexJob> reindex;
+  // Held while this process changes its model: starting its own reindex, following another's.
+  std::mutex model_mutex;
+  // Set while another process's model switch keeps this one from serving (ModelFollower):
+  // memory and embeddings routes answer it (503), /ready fails.
+  std::shared_ptr<const ApiError> unavailable;
+  std::unique_ptr<ModelFollower> follower;
+
+  // Store operations running at once (ServeOptions::store_concurrency); the others queue.
+  std::unique_ptr<ConcurrencyLimit> store_limit;
+
+  std::shared_ptr<memory::MemoryStore> current_store() const { return std::atomic_load(&store); }
+
+  // The current store for one operation, holding a place of `store_limit` while it runs:
+  // `service.use_store()->retrieve(...)` waits its turn, then runs.
+  class StoreLease {
+   public:
+    StoreLease(ConcurrencyLimit::Slot slot, std::shared_ptr<memory::MemoryStore> store)
+        : slot_(std::move(slot)), store_(std::move(store)) {}
+    memory::MemoryStore* operator->() const { return store_.get(); }
+
+   private:
+    ConcurrencyLimit::Slot slot_;
+    std::shared_ptr<memory::MemoryStore> store_;
+  };
+  StoreLease use_store() {
+    ConcurrencyLimit::Slot slot = store_limit->acquire();  // first: a model switch while waiting is seen
+    return StoreLease(std::move(slot), current_store());
+  }
 };
 
 // Who is calling: the agent of the presented API key (when the server has keys).
@@ -52,7 +83,8 @@ enum class Access {
 using Handler = std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
 
 // Registers `handler` for `method` on `pattern` (a regex; capture groups in request.matches),
-// labelled `route` in metrics and logs. Agent and Admin routes answer 503 until the service is ready.
+// labelled `route` in metrics and logs. Agent and Admin routes answer 503 until the service is ready,
+// Agent routes also while `unavailable` is set.
 void add_route(httplib::Server& http, Service& service, const std::string& method, const std::string& pattern,
                const std::string& route, Access access, Handler handler);
 

@@ -7,8 +7,10 @@
 
 #include "memembed/json_io.h"
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace memembed::testing {
@@ -17,6 +19,7 @@ struct Reply {
   int status = 0;  // 0: no response (connection failed)
   Json body;
   std::string text;
+  httplib::Headers headers;
 };
 
 class Http {
@@ -47,6 +50,7 @@ class Http {
     if (!result) return out;
     out.status = result->status;
     out.text = result->body;
+    out.headers = result->headers;
     out.body = Json::parse(result->body, nullptr, false);
     return out;
   }
@@ -62,6 +66,26 @@ inline std::vector<std::string> store_arguments(const std::string& backend, cons
 }
 
 inline std::string bert_tiny() { return fixture_dir("bert-tiny").string(); }
+
+// Polls GET `path` (up to a minute) until `done(reply)`; the last reply.
+template <typename Done>
+Reply poll_until(Http& http, const std::string& path, Done done) {
+  Reply reply;
+  for (int i = 0; i < 600; ++i) {
+    reply = http.get(path);
+    if (done(reply)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return reply;
+}
+
+// GET /admin/memory/reindex once the job has ended (completed, interrupted or failed).
+inline Reply wait_for_reindex(Http& admin) {
+  return poll_until(admin, "/admin/memory/reindex", [](const Reply& reply) {
+    const std::string state = reply.body.is_object() ? reply.body.value("state", "") : "";
+    return state != "loading_model" && state != "embedding";
+  });
+}
 
 inline std::string error_code(const Reply& reply) {
   if (!reply.body.is_object() || !reply.body.contains("error")) return "(no error body: " + reply.text + ")";

@@ -1,4 +1,5 @@
-// POST /v1/embeddings as OpenAI clients call it, checked against `memembed embed` on the same model.
+// POST /v1/embeddings and GET /v1/models as OpenAI clients call them, checked against `memembed embed`
+// on the same model, with the server on both backends.
 #include "serve_test_support.h"
 
 #include "cli_support.h"
@@ -31,13 +32,13 @@ float max_difference(const std::vector<float>& a, const std::vector<float>& b) {
   return worst;
 }
 
-class ServeEmbeddingsTest : public ::testing::Test {
+class ServeEmbeddingsTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     MEMEMBED_REQUIRE_SHARED(fixture_dir("bert-tiny"));
-    dir_ = temp_dir("embeddings");
-    server_ = std::make_unique<ServeProcess>(
-        std::vector<std::string>{"--data", (dir_ / "data").string(), "--model", bert_tiny()}, dir_ / "serve.log");
+    std::vector<std::string> arguments = store_arguments(GetParam(), dir_.path());
+    arguments.insert(arguments.end(), {"--model", bert_tiny()});
+    server_ = std::make_unique<ServeProcess>(arguments, dir_ / "serve.log");
     ASSERT_TRUE(server_->wait_ready()) << server_->log();
     http_ = std::make_unique<Http>(server_->port());
   }
@@ -58,12 +59,12 @@ class ServeEmbeddingsTest : public ::testing::Test {
     return vectors;
   }
 
-  fs::path dir_;
+  TempDir dir_;
   std::unique_ptr<ServeProcess> server_;
   std::unique_ptr<Http> http_;
 };
 
-TEST_F(ServeEmbeddingsTest, FloatArrayInputMatchesTheEncoderInOrder) {
+TEST_P(ServeEmbeddingsTest, FloatArrayInputMatchesTheEncoderInOrder) {
   const std::vector<std::string> texts = {"The cat sat on the mat.", "Deploy with scripts/deploy.sh",
                                           "A much longer sentence about agents remembering what users told them."};
   const Reply reply = http_->post("/v1/embeddings", {{"input", texts}, {"model", "bert-tiny"}});
@@ -87,7 +88,7 @@ TEST_F(ServeEmbeddingsTest, FloatArrayInputMatchesTheEncoderInOrder) {
   EXPECT_EQ(single.body["usage"]["prompt_tokens"], 4);
 }
 
-TEST_F(ServeEmbeddingsTest, Base64AndMatryoshkaDimensions) {
+TEST_P(ServeEmbeddingsTest, Base64AndMatryoshkaDimensions) {
   const std::string text = "Embeddings as little-endian float32 in base64";
   const auto floats = as_floats(http_->post("/v1/embeddings", {{"input", text}}).body["data"][0]["embedding"]);
   const Reply encoded = http_->post("/v1/embeddings", {{"input", text}, {"encoding_format", "base64"}});
@@ -106,7 +107,7 @@ TEST_F(ServeEmbeddingsTest, Base64AndMatryoshkaDimensions) {
   EXPECT_LT(max_difference(as_floats(truncated.body["data"][0]["embedding"]), unit(floats, 16)), 1e-6);
 }
 
-TEST_F(ServeEmbeddingsTest, BadRequestsAreJsonErrors) {
+TEST_P(ServeEmbeddingsTest, BadRequestsAreJsonErrors) {
   const auto code = [&](const Json& body) {
     const Reply reply = http_->post("/v1/embeddings", body);
     EXPECT_EQ(reply.status, 400) << reply.text;
@@ -120,10 +121,13 @@ TEST_F(ServeEmbeddingsTest, BadRequestsAreJsonErrors) {
   EXPECT_EQ(code({{"input", "x"}, {"dimensions", 33}}), "invalid_request");
   EXPECT_EQ(code({{"input", "x"}, {"encoding_format", "int8"}}), "invalid_request");
   EXPECT_EQ(code({{"input", "x"}, {"temperature", 1}}), "unknown_field");
-  EXPECT_EQ(http_->get("/v1/models").body["data"].size(), 1u);
+  const Reply models = http_->get("/v1/models");
+  ASSERT_EQ(models.body["data"].size(), 1u) << models.text;
+  EXPECT_EQ(models.body["data"][0]["id"], "bert-tiny");
+  EXPECT_EQ(models.body["data"][0]["object"], "model");
 }
 
-TEST_F(ServeEmbeddingsTest, ConcurrentRequestsEachGetTheirOwnVectors) {
+TEST_P(ServeEmbeddingsTest, ConcurrentRequestsEachGetTheirOwnVectors) {
   // Many clients at once: dynamic batching merges their texts into shared model calls, and every
   // caller must still get exactly the vectors of its own texts.
   std::vector<std::string> texts;
@@ -146,6 +150,10 @@ TEST_F(ServeEmbeddingsTest, ConcurrentRequestsEachGetTheirOwnVectors) {
   const std::string metrics = http_->get("/metrics").text;
   EXPECT_NE(metrics.find("memembed_encoder_batch_requests_count"), std::string::npos);
 }
+
+// The route does not touch the store, but it runs in a server on either backend.
+INSTANTIATE_TEST_SUITE_P(Backends, ServeEmbeddingsTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace memembed::testing

@@ -13,12 +13,11 @@ class ServeHttpTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     MEMEMBED_REQUIRE_SHARED(fixture_dir("bert-tiny"));
-    dir_ = temp_dir("serve");
   }
 
   // Starts a server with bert-tiny (unless `with_model` is false) and `extra` arguments.
   Http& start(std::vector<std::string> extra = {}, bool with_model = true) {
-    std::vector<std::string> arguments = store_arguments(GetParam(), dir_);
+    std::vector<std::string> arguments = store_arguments(GetParam(), dir_.path());
     if (with_model) arguments.insert(arguments.end(), {"--model", bert_tiny()});
     arguments.insert(arguments.end(), extra.begin(), extra.end());
     server_ = std::make_unique<ServeProcess>(arguments, dir_ / "serve.log");
@@ -40,7 +39,7 @@ class ServeHttpTest : public ::testing::TestWithParam<std::string> {
     return reply.body.value("id", "");
   }
 
-  fs::path dir_;
+  TempDir dir_;
   std::unique_ptr<ServeProcess> server_;
   std::unique_ptr<Http> http_;
 };
@@ -255,13 +254,7 @@ TEST_P(ServeHttpTest, AdminApiNeedsItsTokenAndReindexSwitchesTheModel) {
   EXPECT_EQ(http.post("/admin/memory/reindex", Json::object()).status, 400);
   Reply started = http.post("/admin/memory/reindex", {{"model", fixture_dir("bert-tiny-cls").string()}});
   ASSERT_EQ(started.status, 202) << started.text;
-  Reply progress;
-  for (int i = 0; i < 600; ++i) {
-    progress = http.get("/admin/memory/reindex");
-    const std::string state = progress.body.value("state", "");
-    if (state == "completed" || state == "failed") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const Reply progress = wait_for_reindex(http);
   ASSERT_EQ(progress.body["state"], "completed") << progress.text;
   EXPECT_EQ(progress.body["switched"], true);
   EXPECT_EQ(progress.body["done"], 20);

@@ -1,5 +1,6 @@
 // The server's parts on their own: API keys and the admin token, dynamic batching, metrics text.
 #include "auth.h"
+#include "concurrency_limit.h"
 #include "embedding_batcher.h"
 #include "metrics.h"
 
@@ -7,6 +8,7 @@
 #include "memembed/error.h"
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 namespace memembed::testing {
@@ -14,11 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace memembed::server;
-
-fs::path write(const fs::path& dir, const std::string& name, const std::string& content) {
-  std::ofstream(dir / name) << content;
-  return dir / name;
-}
 
 TEST(ServerAuth, BearerTokensAreParsedStrictly) {
   EXPECT_EQ(bearer_token("Bearer abc"), "abc");
@@ -29,9 +26,9 @@ TEST(ServerAuth, BearerTokensAreParsedStrictly) {
 }
 
 TEST(ServerAuth, ApiKeysFileMapsKeysToAgentsAndNamesBadLines) {
-  const fs::path dir = temp_dir("keys");
+  const TempDir dir;
   const ApiKeys keys = ApiKeys::load(
-      write(dir, "ok.txt", "# comment\n\nalice  key-for-alice-0000000001\nbob key-for-bob-00000000002\n"));
+      dir.write("ok.txt", "# comment\n\nalice  key-for-alice-0000000001\nbob key-for-bob-00000000002\n"));
   EXPECT_EQ(keys.size(), 2u);
   EXPECT_EQ(keys.agent_for("key-for-alice-0000000001"), "alice");
   EXPECT_EQ(keys.agent_for("key-for-bob-00000000002"), "bob");
@@ -40,7 +37,7 @@ TEST(ServerAuth, ApiKeysFileMapsKeysToAgentsAndNamesBadLines) {
 
   const auto error_of = [&](const std::string& content) {
     try {
-      ApiKeys::load(write(dir, "bad.txt", content));
+      ApiKeys::load(dir.write("bad.txt", content));
     } catch (const memembed::Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
       return std::string(e.what());
@@ -56,12 +53,12 @@ TEST(ServerAuth, ApiKeysFileMapsKeysToAgentsAndNamesBadLines) {
 }
 
 TEST(ServerAuth, AdminTokenIgnoresSurroundingWhitespaceOnly) {
-  const fs::path dir = temp_dir("admin");
-  const AdminToken token = AdminToken::load(write(dir, "token", "  admin-token-0123456789\n"));
+  const TempDir dir;
+  const AdminToken token = AdminToken::load(dir.write("token", "  admin-token-0123456789\n"));
   EXPECT_TRUE(token.matches("admin-token-0123456789"));
   EXPECT_FALSE(token.matches("admin-token-012345678"));
   EXPECT_FALSE(token.matches("admin-token-01234567890"));
-  EXPECT_THROW(AdminToken::load(write(dir, "short", "tiny\n")), memembed::Error);
+  EXPECT_THROW(AdminToken::load(dir.write("short", "tiny\n")), memembed::Error);
 }
 
 TEST(ServerMetrics, PrometheusTextHasCumulativeBucketsAndEscapedLabels) {
@@ -173,6 +170,30 @@ TEST(ServerBatching, ABadCallFailsAloneInAMergedBatch) {
   fine.join();
   EXPECT_TRUE(bad_error);
   EXPECT_EQ(good.rows, 1u);
+}
+
+TEST(ServerConcurrencyLimit, AtMostLimitRunAndWaitersAreAdmittedInArrivalOrder) {
+  ConcurrencyLimit limit(2);
+  std::vector<ConcurrencyLimit::Slot> held;
+  held.push_back(limit.acquire());
+  held.push_back(limit.acquire());
+  std::mutex mutex;
+  std::vector<int> admitted;
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 4; ++i) {
+    waiters.emplace_back([&, i] {
+      ConcurrencyLimit::Slot slot = limit.acquire();
+      std::lock_guard<std::mutex> lock(mutex);
+      admitted.push_back(i);
+    });
+    // The next waiter arrives only once this one queues: the arrival order is 0, 1, 2, 3.
+    while (limit.waiting() < static_cast<size_t>(i + 1)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(admitted.empty());  // both places are held
+  held.pop_back();                // one place frees: the waiters pass one after another
+  for (auto& waiter : waiters) waiter.join();
+  EXPECT_EQ(admitted, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(limit.waiting(), 0u);
 }
 
 }  // namespace
