@@ -2,6 +2,7 @@
 #include "training_data.h"
 
 #include "memembed/embed.h"
+#include "memembed/provider.h"
 #include "memembed/error.h"
 
 #include <ATen/ATen.h>
@@ -77,16 +78,18 @@ MiningReport mine_hard_negatives(const MineOptions& options) {
     throw invalid_input("{} chunks are too few to mine {} negatives per query", chunks.size(), wanted);
   }
 
-  embed::EncoderOptions encoder_options;
-  encoder_options.show_progress = options.show_progress;
-  const embed::Encoder encoder(options.base_model, encoder_options);
+  // The base model may run here or behind an endpoint (openai:URL#MODEL): mining only needs vectors.
+  provider::ProviderOptions provider_options;
+  provider_options.local.show_progress = options.show_progress;
+  provider_options.remote.show_progress = options.show_progress;
+  const auto encoder = provider::open_provider(options.base_model.string(), provider_options);
   std::vector<std::string> texts;
   texts.reserve(chunks.size());
   for (const Chunk& chunk : chunks) texts.push_back(chunk.text);
-  embed::Embeddings corpus_embeddings = encoder.encode(texts);
+  embed::Embeddings corpus_embeddings = encoder->embed(texts);
   texts.clear();
   for (const TrainingPair& pair : pairs) texts.push_back(pair.query);
-  embed::Embeddings query_embeddings = encoder.encode(texts);
+  embed::Embeddings query_embeddings = encoder->embed(texts);
 
   c10::InferenceMode guard;
   const at::Tensor corpus = as_tensor(corpus_embeddings);
