@@ -123,6 +123,11 @@ struct JsonlOutputOptions {
 };
 size_t embed_to_jsonl(const Encoder& encoder, const std::vector<std::string>& texts, const std::string& prompt,
                       const std::filesystem::path& output, const JsonlOutputOptions& options = {});
+// The same with any embedding function (texts -> rows in order; the prompt already bound), e.g.
+// an endpoint's (provider.h).
+using EmbedFunction = std::function<Embeddings(const std::vector<std::string>&)>;
+size_t embed_to_jsonl(const EmbedFunction& embed, const std::vector<std::string>& texts,
+                      const std::filesystem::path& output, const JsonlOutputOptions& options = {});
 
 // The benchmark workload: `count` English-like texts whose lengths mimic agent memories (a quarter
 // short chat turns of 5-15 words, half 16-60 words, a quarter 61-250 words), drawn from a fixed word

@@ -31,6 +31,7 @@
 
 #include "memembed/retrieval.h"
 #include "memembed/precision.h"
+#include "memembed/provider.h"
 
 #include <atomic>
 #include <cstddef>
@@ -46,8 +47,9 @@ enum class InstructionMode { Off, On, Both };
 
 struct EvalOptions {
   std::filesystem::path tasks;  // benchmark tree, memory-type folder, dataset, subset or BEIR folder
-  std::string model = "bm25";   // "bm25", a sentence-transformers model directory, or "hybrid:DIR"
-                                // (the memory store's BM25 + dense fusion, `fusion` below)
+  std::string model = "bm25";   // "bm25", a sentence-transformers model directory, an endpoint
+                                // (openai:URL#MODEL, provider.h), or "hybrid:" + either (the
+                                // memory store's BM25 + dense fusion, `fusion` below)
   InstructionMode instructions = InstructionMode::Off;
   std::vector<int> cutoffs = {1, 3, 5, 10, 20, 25, 50, 100, 1000};  // 10 is always evaluated
   std::filesystem::path out;       // empty: print only
@@ -68,6 +70,7 @@ struct EvalOptions {
   std::filesystem::path published_scores;   // instead of the built-in LMEB paper rows
   const std::atomic<bool>* stop = nullptr;  // when it turns true: finish the current step, return
   retrieval::FusionOptions fusion;          // --model hybrid:DIR: fusion method and dense weight
+  provider::RemoteOptions remote;           // --model openai:URL#MODEL: the client's settings
 };
 
 struct SubsetResult {

@@ -388,8 +388,8 @@ class MemoryStore {
   std::unique_ptr<Impl> impl_;
 };
 
-// The Embedder of a sentence-transformers model directory (or ORG/NAME from the pull cache).
-// Queries get the model's "query" prompt and documents its "document" prompt when it has them
+// The Embedder of a sentence-transformers model directory (or ORG/NAME from the pull cache), or of
+// an endpoint addressed as openai:URL#MODEL (provider::open_provider; no prompts). Queries get the model's "query" prompt and documents its "document" prompt when it has them
 // (config_sentence_transformers.json), as sentence-transformers' encode_query/encode_document do.
 std::shared_ptr<const Embedder> load_model_embedder(const std::string& model,
                                                     const embed::EncoderOptions& options = {});
@@ -398,7 +398,9 @@ std::shared_ptr<const Embedder> load_model_embedder(const std::string& model,
 // through the pull cache; with fine_tune.enabled the checkpoint when it exists, else the base
 // model and a warning naming the missing path (appended to `warnings`). Queries are prompted per
 // category with select::format_query, documents with document_prompt. `dims` smaller than the
-// model's truncates (Matryoshka); larger is InvalidInput. Provider "openai" is Unsupported here.
+// model's truncates (Matryoshka); larger is InvalidInput. Provider "openai" embeds through
+// `endpoint` with `model`, `api_key` and the `client` settings; its vectors must have `dims`
+// (InvalidInput naming both sizes otherwise).
 std::shared_ptr<const Embedder> load_config_embedder(const select::EmbedderConfig& config,
                                                      const embed::EncoderOptions& options,
                                                      std::vector<std::string>& warnings);

@@ -88,6 +88,9 @@ struct Throughput {
   std::string device = "cpu";
   std::string precision = "f32";  // of the linear layers when measured (bench --precision)
   std::string source;  // the bench file
+  // An endpoint's bench (query_latency_ms): single-text request latency, p50 and p99 in ms.
+  std::optional<double> query_p50_ms;
+  std::optional<double> query_p99_ms;
 };
 
 struct ModelInfo {
@@ -284,6 +287,10 @@ struct EmbedderConfig {
   std::string model;               // Hugging Face id or local name
   std::optional<std::string> model_path;
   std::optional<std::string> endpoint;  // provider "openai"
+  // Provider "openai": the bearer key (else $MEMEMBED_API_KEY). Never written back by to_json, so a
+  // config printed or reported by the server does not show it.
+  std::optional<std::string> api_key;
+  Json client = Json::object();  // provider "openai": client settings (provider::remote_options_from_json)
   int dims = 0;
   std::string device = "cpu";  // "cpu" / "cuda"
   std::string dtype = "f32";   // "f32" / "bf16"

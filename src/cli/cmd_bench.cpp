@@ -1,11 +1,13 @@
 // memembed bench: encoder throughput on a reproducible workload, next to the sgemm ceiling of the
 // same machine on the model's own matrix shapes, so results read as a fraction of what BLAS allows.
 #include "commands.h"
+#include "endpoint_options.h"
 #include "precision_option.h"
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/json_io.h"
 #include "memembed/model.h"
+#include "memembed/provider.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -36,6 +38,9 @@ struct BenchArguments {
   std::string random_dir;
   uint64_t random_seed = 1;
   std::vector<std::string> precisions = {"f32"};
+  provider::RemoteOptions remote;
+  size_t latency_requests = 50;
+  std::string endpoint_device = "cuda";
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -119,6 +124,59 @@ Json contender_report(const Contender& c, double ceiling, const Contender& basel
   };
 }
 
+Json latency_json(const provider::LatencySummary& latency) {
+  return {{"p50", latency.p50_ms}, {"p99", latency.p99_ms}, {"samples", latency.samples}};
+}
+
+// An endpoint (openai:URL#MODEL): query latency and throughput at --concurrency, as the JSON
+// `recommend --bench` reads (its query_latency_ms.p50 replaces the registry's latency estimate).
+void run_endpoint_bench(const BenchArguments& args, const std::vector<std::string>& texts) {
+  provider::ProviderOptions options;
+  options.remote = args.remote;
+  const auto endpoint = provider::open_provider(args.model, options);
+  provider::EndpointBenchOptions bench;
+  bench.latency_requests = args.latency_requests;
+  bench.batch_texts = args.remote.max_batch_texts;
+  bench.concurrency = args.remote.concurrency;
+  const provider::EndpointBenchResult result = provider::bench_endpoint(*endpoint, texts, bench);
+  size_t bytes = 0;
+  for (const std::string& text : texts) bytes += text.size();
+  // The endpoint's tokenizer is not here: tokens are estimated as the client's batching does.
+  const double tokens_per_text = std::max(1.0, static_cast<double>(bytes) / 3.0 / static_cast<double>(texts.size()));
+  const std::string workload =
+      args.workload.empty() ? fmt::format("synthetic(count={}, seed={})", args.texts, args.seed) : args.workload;
+  const Json report = {
+      {"model", args.model.substr(args.model.rfind('#') + 1)},
+      {"model_dir", endpoint->model_name()},
+      {"provider", "openai"},
+      {"device", args.endpoint_device},
+      {"precision", "f32"},
+      {"workload", workload},
+      {"texts", result.texts},
+      {"seconds", result.seconds},
+      {"texts_per_second", result.texts_per_second},
+      {"tokens_per_second", result.texts_per_second * tokens_per_text},
+      {"mean_tokens_per_text", tokens_per_text},
+      {"tokens_estimated", true},
+      {"threads", args.remote.concurrency},
+      {"concurrency", args.remote.concurrency},
+      {"batch_texts", bench.batch_texts},
+      {"dims", endpoint->dimension()},
+      {"query_latency_ms", latency_json(result.query_latency)},
+      {"request_latency_ms", latency_json(result.call_latency)},
+      {"peak_rss_bytes", peak_rss_bytes()},
+  };
+  std::printf("endpoint         %s (%zu dims)\n", endpoint->model_name().c_str(), endpoint->dimension());
+  std::printf("query latency    p50 %.1f ms, p99 %.1f ms (%zu single-text requests, one at a time)\n",
+              result.query_latency.p50_ms, result.query_latency.p99_ms, result.query_latency.samples);
+  std::printf("throughput       %.1f texts/s (%s: %zu texts in %.2f s; %zu texts per request, %zu in flight)\n",
+              result.texts_per_second, workload.c_str(), result.texts, result.seconds, bench.batch_texts,
+              bench.concurrency);
+  std::printf("request latency  p50 %.1f ms, p99 %.1f ms under that load\n", result.call_latency.p50_ms,
+              result.call_latency.p99_ms);
+  if (!args.json_output.empty()) write_json_file(args.json_output, report);
+}
+
 void run_bench(const BenchArguments& args) {
   if (!args.random_dir.empty()) {
     model::write_random_weights(args.random_dir, args.random_seed);
@@ -131,6 +189,7 @@ void run_bench(const BenchArguments& args) {
   const std::vector<std::string> texts =
       args.workload.empty() ? embed::synthetic_workload(args.texts, args.seed) : read_texts(args.workload);
   if (texts.empty()) throw invalid_input("the workload has no texts");
+  if (provider::is_remote_address(args.model)) return run_endpoint_bench(args, texts);
 
   model::configure_compute({args.threads});
   embed::EncoderOptions options;
@@ -216,8 +275,8 @@ void run_bench(const BenchArguments& args) {
 
 void add_bench_command(CLI::App& app) {
   auto args = std::make_shared<BenchArguments>();
-  CLI::App* command = app.add_subcommand("bench", "Measure encoder throughput against the machine's sgemm ceiling");
-  command->add_option("--model", args->model, "Model directory (or ORG/NAME from the local cache)");
+  CLI::App* command = app.add_subcommand("bench", "Measure encoder throughput against the machine's sgemm ceiling, or an endpoint's latency and throughput");
+  command->add_option("--model", args->model, "Model directory, ORG/NAME from the local cache, or openai:URL#MODEL");
   command->add_option("--workload", args->workload, "Texts to embed (.jsonl or plain text); default: synthetic");
   command->add_option("--texts", args->texts, "Size of the synthetic workload")->capture_default_str();
   command->add_option("--seed", args->seed, "Seed of the synthetic workload")->capture_default_str();
@@ -236,6 +295,13 @@ void add_bench_command(CLI::App& app) {
   command->add_option("--random-weights", args->random_dir,
                       "Instead of benchmarking: fill this model directory's missing weights with random ones");
   command->add_option("--random-seed", args->random_seed, "Seed for --random-weights")->capture_default_str();
+  add_endpoint_options(command, args->remote);
+  command->add_option("--latency-requests", args->latency_requests,
+                      "Endpoint: single-text requests timed for the query latency")
+      ->capture_default_str();
+  command->add_option("--endpoint-device", args->endpoint_device, "Endpoint: the device it runs on, for recommend")
+      ->check(CLI::IsMember({"cuda", "cpu"}))
+      ->capture_default_str();
   command->callback([args] { run_bench(*args); });
 }
 

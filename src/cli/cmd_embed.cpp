@@ -1,10 +1,12 @@
 // memembed embed: texts in (.jsonl "text" fields or plain lines), one embedding per line out.
 #include "commands.h"
+#include "endpoint_options.h"
 #include "precision_option.h"
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/json_io.h"
 #include "memembed/model.h"
+#include "memembed/provider.h"
 
 namespace memembed::cli {
 
@@ -24,33 +26,44 @@ struct EmbedArguments {
   int threads = 0;
   Precision precision = Precision::F32;
   bool resume = false;
+  provider::RemoteOptions remote;
 };
 
 void run_embed(const EmbedArguments& args) {
   const std::vector<std::string> texts = read_texts(args.input);
 
-  model::configure_compute({args.threads});
-  embed::EncoderOptions options;
-  options.max_batch_size = args.batch_size;
-  options.max_batch_tokens = args.batch_tokens;
-  options.max_seq_length = args.max_seq_length;
-  options.truncate_dim = args.truncate_dim;
-  options.precision = args.precision;
-  announce_precision(args.precision);
-  const embed::Encoder encoder(args.model, options);
-  const std::string prompt =
-      encoder.select_prompt(args.prompt_given ? std::optional<std::string>(args.prompt) : std::nullopt, args.prompt_name);
+  provider::ProviderOptions options;
+  options.remote = args.remote;
+  if (provider::is_remote_address(args.model)) {
+    if (args.truncate_dim > 0 || args.max_seq_length > 0) {
+      throw invalid_input("--truncate-dim and --max-seq-length apply to local models; an endpoint truncates "
+                          "itself and takes --dimensions");
+    }
+  } else {
+    model::configure_compute({args.threads});
+    options.local.max_batch_size = args.batch_size;
+    options.local.max_batch_tokens = args.batch_tokens;
+    options.local.max_seq_length = args.max_seq_length;
+    options.local.truncate_dim = args.truncate_dim;
+    options.local.precision = args.precision;
+    announce_precision(args.precision);
+  }
+  const auto provider = provider::open_provider(args.model, options);
+  const std::string prompt = provider::select_prompt(
+      *provider, args.prompt_given ? std::optional<std::string>(args.prompt) : std::nullopt, args.prompt_name);
   embed::JsonlOutputOptions output;
   output.resume = args.resume;
-  embed::embed_to_jsonl(encoder, texts, prompt, args.output, output);
+  embed::embed_to_jsonl([&](const std::vector<std::string>& chunk) { return provider->embed(chunk, prompt); }, texts,
+                        args.output, output);
 }
 
 }  // namespace
 
 void add_embed_command(CLI::App& app) {
   auto args = std::make_shared<EmbedArguments>();
-  CLI::App* command = app.add_subcommand("embed", "Embed texts with a sentence-transformers model directory");
-  command->add_option("--model", args->model, "Model directory (or ORG/NAME from the local cache)")->required();
+  CLI::App* command = app.add_subcommand("embed", "Embed texts with a sentence-transformers model or an OpenAI-compatible endpoint");
+  command->add_option("--model", args->model, "Model directory, ORG/NAME from the local cache, or openai:URL#MODEL")
+      ->required();
   command->add_option("--input", args->input, ".jsonl with a \"text\" field per line, or plain text (one per line)")
       ->required();
   command->add_option("--output", args->output, ".jsonl with {\"index\": i, \"embedding\": [...]} per input text")
@@ -65,6 +78,7 @@ void add_embed_command(CLI::App& app) {
   command->add_option("--threads", args->threads, "Compute threads (default: all cores)");
   add_precision_option(command, args->precision);
   command->add_flag("--resume", args->resume, "Continue an interrupted run, keeping the complete lines of --output");
+  add_endpoint_options(command, args->remote);
   command->callback([args] { run_embed(*args); });
 }
 

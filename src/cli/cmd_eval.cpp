@@ -1,6 +1,7 @@
 // `memembed eval`: LMEB-style evaluation (tasks -> retrieval -> metrics -> reports), plus
 // `eval score` (trec_eval-compatible scoring of any run file), `eval correlate` and `eval report`.
 #include "commands.h"
+#include "endpoint_options.h"
 #include "precision_option.h"
 #include "memembed/error.h"
 #include "memembed/eval.h"
@@ -129,7 +130,7 @@ void add_eval_command(CLI::App& app) {
   eval->add_option("--tasks", state->options.tasks,
                    "LMEB tree, memory-type folder, dataset, subset or BEIR folder");
   eval->add_option("--model", state->options.model,
-                   "bm25, or a sentence-transformers model directory")
+                   "bm25, a sentence-transformers model directory (or ORG/NAME), openai:URL#MODEL, or hybrid:MODEL")
       ->capture_default_str();
   eval->add_option("--instructions", state->instructions,
                    "off | on | both: query instructions from task_instructions.json")
@@ -167,6 +168,7 @@ void add_eval_command(CLI::App& app) {
                    "--model hybrid:DIR: dense share of the fusion, 0..1 (pick it with `eval tune-fusion`)")
       ->capture_default_str();
   eval->add_option("--fusion", state->fusion, "--model hybrid:DIR: zscore | minmax | rrf")->capture_default_str();
+  add_endpoint_options(eval, state->options.remote);
 
   // eval tune-fusion
   struct TuneState {

@@ -6,6 +6,7 @@
 #include "memembed/model.h"
 #include "memembed/memory.h"
 #include "memembed/postgres.h"
+#include "memembed/provider.h"
 #include "memembed/select.h"
 #include "memembed/server.h"
 #include "memembed/text.h"
@@ -59,7 +60,8 @@ server::ServiceParts load_service(const ServeArguments& args) {
     parts.embedder_info.erase("format");
   } else if (!model.empty()) {
     parts.embedder = memory::load_model_embedder(model, encoder);
-    parts.embedder_info = {{"provider", "local"}, {"fine_tune", {{"enabled", false}}}};
+    parts.embedder_info = {{"provider", provider::is_remote_address(model) ? "openai" : "local"},
+                           {"fine_tune", {{"enabled", false}}}};
   } else {
     std::fprintf(stderr, "memembed: warning: no --model or --config: serving BM25 and metadata search only\n");
     parts.embedder_info = {{"provider", nullptr}, {"model", nullptr}, {"dims", 0}, {"fine_tune", {{"enabled", false}}}};
@@ -69,7 +71,9 @@ server::ServiceParts load_service(const ServeArguments& args) {
     parts.embedder_info["model"] = identity.name;
     parts.embedder_info["dims"] = identity.dims;
     parts.embedder_info["fingerprint"] = identity.fingerprint;
-    if (const auto tokenizer = find_tokenizer(hub::resolve_model(model))) {
+    // An endpoint's tokenizer is not here: its usage counts stay 0.
+    const bool local = parts.embedder_info["provider"] == "local";
+    if (const auto tokenizer = local ? find_tokenizer(hub::resolve_model(model)) : nullptr) {
       parts.count_tokens = [tokenizer](const std::string& text) { return tokenizer->encode(text, {}).ids.size(); };
     }
   }
@@ -134,7 +138,8 @@ void add_serve_command(CLI::App& app) {
   command->add_option("--config", args->config, "Embedder config (from `memembed recommend --write-config`)");
   command->add_option("--data", args->data, "Data directory of the embedded SQLite store (created when missing)");
   command->add_option("--database", args->database, "PostgreSQL URL (postgresql://user@host:port/db), pgvector installed");
-  command->add_option("--model", args->model, "Model directory or ORG/NAME (without it: BM25 only)");
+  command->add_option("--model", args->model,
+                      "Model directory, ORG/NAME or openai:URL#MODEL (without it: BM25 only)");
   command->add_option("--host", args->options.host, "Address to listen on (non-loopback needs --api-keys-file)")
       ->capture_default_str();
   command->add_option("--port", args->options.port, "Port (0: any free port)")->capture_default_str();

@@ -36,6 +36,12 @@ size_t keep_complete_lines(const fs::path& path) {
 
 size_t embed_to_jsonl(const Encoder& encoder, const std::vector<std::string>& texts, const std::string& prompt,
                       const fs::path& output, const JsonlOutputOptions& options) {
+  return embed_to_jsonl([&](const std::vector<std::string>& chunk) { return encoder.encode(chunk, prompt); }, texts,
+                        output, options);
+}
+
+size_t embed_to_jsonl(const EmbedFunction& embed, const std::vector<std::string>& texts, const fs::path& output,
+                      const JsonlOutputOptions& options) {
   if (options.chunk_texts == 0) throw invalid_input("the output chunk must hold at least one text");
   size_t start = 0;
   if (options.resume && fs::exists(output)) {
@@ -57,7 +63,7 @@ size_t embed_to_jsonl(const Encoder& encoder, const std::vector<std::string>& te
     const size_t end = std::min(texts.size(), begin + options.chunk_texts);
     const std::vector<std::string> chunk(texts.begin() + static_cast<std::ptrdiff_t>(begin),
                                          texts.begin() + static_cast<std::ptrdiff_t>(end));
-    const Embeddings embeddings = encoder.encode(chunk, prompt);
+    const Embeddings embeddings = embed(chunk);
     buffer.clear();
     for (size_t r = 0; r < embeddings.rows; ++r) {
       // fmt prints the shortest decimal that reads back as the same float.

@@ -6,6 +6,7 @@
 #include "memembed/json_io.h"
 #include "memembed/model.h"
 #include "memembed/progress.h"
+#include "memembed/provider.h"
 #include "memembed/retrieval.h"
 
 #include <fmt/format.h>
@@ -70,25 +71,33 @@ void similarity_scores(model::Similarity similarity, const embed::Embeddings& qu
 class DenseRetriever : public Retriever {
  public:
   explicit DenseRetriever(const RetrieverConfig& config)
-      : config_(config),
-        encoder_(config.model, make_options(config)),
-        fingerprint_(embed::model_fingerprint(encoder_.model().source_dir())) {
+      : config_(config), provider_(provider::open_provider(config.model, make_options(config))) {
+    if (const embed::Encoder* encoder = provider_->local_encoder()) {
+      revision_ = embed::model_fingerprint(encoder->model().source_dir());
+      // The weights and files, the truncation length, the output dimension and a precision other
+      // than f32 (the key local caches have always had).
+      cache_identity_ = fmt::format("{}\n{}\n{}\n{}{}", encoder->model_name(), revision_, encoder->max_seq_length(),
+                                    encoder->dimension(), precision_suffix("\nprecision="));
+    } else {
+      // An endpoint: its URL, model and dims. What runs behind it cannot be seen from here.
+      cache_identity_ = provider_->fingerprint();
+      revision_ = to_hex(sha256(cache_identity_));
+    }
     if (!config.cache_dir.empty()) {
-      // The cache key covers everything that changes a vector: the weights and files, the
-      // truncation length, the output dimension and a precision other than f32.
-      const std::string key = to_hex(sha256(fmt::format("{}\n{}\n{}\n{}{}", encoder_.model_name(), fingerprint_,
-                                                        encoder_.max_seq_length(), encoder_.dimension(),
-                                                        precision_suffix("\nprecision="))));
-      cache_.emplace(config.cache_dir, file_name_safe(encoder_.model_name()) + "-" + key.substr(0, 16),
-                     encoder_.dimension());
+      const std::string key = to_hex(sha256(cache_identity_));
+      cache_.emplace(config.cache_dir, file_name_safe(provider_->model_name()) + "-" + key.substr(0, 16),
+                     provider_->dimension());
     }
   }
 
-  std::string model_name() const override { return encoder_.model_name(); }
-  std::string model_revision() const override { return fingerprint_.substr(0, 12); }
+  std::string model_name() const override { return provider_->model_name(); }
+  std::string model_revision() const override { return revision_.substr(0, 12); }
   std::string settings() const override {
-    return fmt::format("dense {} max_seq_length={} dim={}{}", model::to_string(similarity()),
-                       encoder_.max_seq_length(), encoder_.dimension(), precision_suffix(" precision="));
+    if (const embed::Encoder* encoder = provider_->local_encoder()) {
+      return fmt::format("dense {} max_seq_length={} dim={}{}", model::to_string(similarity()),
+                         encoder->max_seq_length(), encoder->dimension(), precision_suffix(" precision="));
+    }
+    return fmt::format("dense {} endpoint dim={}", model::to_string(similarity()), provider_->dimension());
   }
   size_t query_block() const override { return 512; }
 
@@ -105,28 +114,34 @@ class DenseRetriever : public Retriever {
 
  private:
   // The model's declared similarity (what MTEB and LMEB rank by), not a bare dot product: a model
-  // without a Normalize stage would otherwise rank differently.
-  model::Similarity similarity() const { return encoder_.model().similarity(); }
+  // without a Normalize stage would otherwise rank differently. Endpoints publish none: cosine,
+  // as every OpenAI-compatible embedding server's clients assume.
+  model::Similarity similarity() const {
+    const embed::Encoder* encoder = provider_->local_encoder();
+    return encoder ? encoder->model().similarity() : model::Similarity::Cosine;
+  }
 
   // `label` + the precision the linear layers ran at; empty for f32, so f32 keys and settings read
   // as they did before precisions existed.
   std::string precision_suffix(const char* label) const {
-    const Precision ran = encoder_.precision().effective;
+    const embed::Encoder* encoder = provider_->local_encoder();
+    const Precision ran = encoder ? encoder->precision().effective : Precision::F32;
     return ran == Precision::F32 ? std::string() : label + std::string(to_string(ran));
   }
 
-  static embed::EncoderOptions make_options(const RetrieverConfig& config) {
-    embed::EncoderOptions options;
-    options.max_seq_length = config.max_tokens;
-    options.max_batch_size = config.batch_size;
-    options.precision = config.precision;
+  static provider::ProviderOptions make_options(const RetrieverConfig& config) {
+    provider::ProviderOptions options;
+    options.local.max_seq_length = config.max_tokens;
+    options.local.max_batch_size = config.batch_size;
+    options.local.precision = config.precision;
+    options.remote = config.remote;
     return options;
   }
 
   // Embeds `texts`, taking what the cache has and appending what it lacks, chunk by chunk so an
   // interrupted run keeps its work.
   embed::Embeddings embed_all(const std::vector<std::string>& texts, const char* what) {
-    const size_t dim = encoder_.dimension();
+    const size_t dim = provider_->dimension();
     embed::Embeddings out;
     out.rows = texts.size();
     out.dim = dim;
@@ -144,7 +159,7 @@ class DenseRetriever : public Retriever {
     // Longest first, so each chunk holds texts of similar length and pads little.
     std::stable_sort(missing.begin(), missing.end(),
                      [&](size_t a, size_t b) { return texts[a].size() > texts[b].size(); });
-    Progress progress(fmt::format("embedding {} ({})", what, encoder_.model_name()), missing.size(), what);
+    Progress progress(fmt::format("embedding {} ({})", what, provider_->model_name()), missing.size(), what);
     const size_t chunk = std::max<size_t>(config_.batch_size * 4, 64);
     for (size_t begin = 0; begin < missing.size(); begin += chunk) {
       if (config_.stop != nullptr && config_.stop->load()) break;
@@ -155,9 +170,9 @@ class DenseRetriever : public Retriever {
         batch.push_back(texts[missing[k]]);
         batch_keys.push_back(keys[missing[k]]);
       }
-      const embed::Embeddings e = encoder_.encode(batch);
+      const embed::Embeddings e = provider_->embed(batch);
       if (e.rows != batch.size() || e.dim != dim) {
-        throw make_error(ErrorKind::Internal, "encoder returned {}x{} for {} texts of dimension {}",
+        throw make_error(ErrorKind::Internal, "the provider returned {}x{} for {} texts of dimension {}",
                          e.rows, e.dim, batch.size(), dim);
       }
       for (size_t k = begin; k < end; ++k) {
@@ -171,8 +186,9 @@ class DenseRetriever : public Retriever {
   }
 
   RetrieverConfig config_;
-  embed::Encoder encoder_;
-  std::string fingerprint_;
+  std::shared_ptr<const provider::EmbeddingProvider> provider_;
+  std::string revision_;        // model files' fingerprint, or a hash of the endpoint identity
+  std::string cache_identity_;  // everything that changes a vector
   std::optional<EmbeddingCache> cache_;
   embed::Embeddings docs_;
 };

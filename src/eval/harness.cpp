@@ -263,6 +263,7 @@ EvalResult run_evaluation(const EvalOptions& options) {
   }
   config.stop = options.stop;
   config.fusion = options.fusion;
+  config.remote = options.remote;
   std::unique_ptr<Retriever> retriever = make_retriever(config);
 
   EvalResult result;

@@ -7,6 +7,7 @@
 
 #include "memembed/retrieval.h"
 #include "memembed/precision.h"
+#include "memembed/provider.h"
 #include "task_loader.h"
 
 #include <atomic>
@@ -43,7 +44,7 @@ class Retriever {
 };
 
 struct RetrieverConfig {
-  std::string model;           // "bm25", a model directory, or "hybrid:" + a model directory
+  std::string model;           // "bm25", a model address (provider.h), or "hybrid:" + one
   size_t max_tokens = 1024;
   int threads = 0;
   size_t batch_size = 64;
@@ -52,6 +53,7 @@ struct RetrieverConfig {
   const std::atomic<bool>* stop = nullptr;
   retrieval::FusionOptions fusion;  // hybrid: BM25 + dense fusion, as the memory store does it
   size_t fusion_depth = retrieval::kDefaultCandidateDepth;
+  provider::RemoteOptions remote;   // an openai:URL#MODEL model's client settings
 };
 
 // "bm25" gives the BM25 baseline; "hybrid:DIR" the memory store's BM25 + dense fusion with model

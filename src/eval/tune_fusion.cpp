@@ -18,6 +18,7 @@ retrieval::FusionTuning tune_fusion_on_tasks(const EvalOptions& options) {
   config.batch_size = options.batch_size;
   config.cache_dir = options.cache_dir;
   config.stop = options.stop;
+  config.remote = options.remote;
   config.model = "bm25";
   std::unique_ptr<Retriever> bm25 = make_retriever(config);
   config.model = options.model;

@@ -1,8 +1,9 @@
-// Embedders backed by memembed's own engine (embed::Encoder).
+// Embedders over an embedding provider: memembed's own engine or an OpenAI-compatible endpoint.
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/hub.h"
 #include "memembed/memory.h"
+#include "memembed/provider.h"
 #include "memembed/select.h"
 
 #include <fmt/format.h>
@@ -13,64 +14,73 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class EncoderEmbedder : public Embedder {
- public:
-  EncoderEmbedder(const fs::path& dir, const embed::EncoderOptions& options) : dir_(dir), encoder_(dir, options) {
-    set_prompts("", [](std::optional<Category>) { return std::string(); });
-  }
+using QueryPrompt = std::function<std::string(std::optional<Category>)>;
 
-  // `query_prefix(category)` gives the prompt a query of that category gets.
-  void set_prompts(std::string document_prompt, std::function<std::string(std::optional<Category>)> query_prefix) {
-    document_prompt_ = std::move(document_prompt);
-    query_prefix_ = std::move(query_prefix);
-    identity_.name = encoder_.model_name();
-    identity_.dims = encoder_.dimension();
-    // Everything that changes a stored vector: the files, the truncation and the document prompt.
-    identity_.fingerprint = fmt::format("{}:seq{}:dim{}", embed::model_fingerprint(dir_), encoder_.max_seq_length(),
-                                        identity_.dims);
+class ProviderEmbedder : public Embedder {
+ public:
+  // `query_prompt(category)` gives the prompt a query of that category gets.
+  ProviderEmbedder(std::shared_ptr<const provider::EmbeddingProvider> provider, std::string document_prompt,
+                   QueryPrompt query_prompt)
+      : provider_(std::move(provider)), document_prompt_(std::move(document_prompt)), query_prompt_(std::move(query_prompt)) {
+    identity_.name = provider_->model_name();
+    identity_.dims = provider_->dimension();
+    // Everything that changes a stored vector: the provider's model identity and the document prompt.
+    identity_.fingerprint = provider_->fingerprint();
     if (!document_prompt_.empty()) identity_.fingerprint += ":doc=" + document_prompt_;
   }
 
-  const embed::Encoder& encoder() const { return encoder_; }
   ModelIdentity identity() const override { return identity_; }
   embed::Embeddings embed_documents(const std::vector<std::string>& texts) const override {
-    return encoder_.encode(texts, document_prompt_);
+    return provider_->embed(texts, document_prompt_);
   }
   embed::Embeddings embed_queries(const std::vector<std::string>& texts, std::optional<Category> category) const override {
-    return encoder_.encode(texts, query_prefix_(category));
+    return provider_->embed(texts, query_prompt_(category));
   }
 
  private:
-  fs::path dir_;
-  embed::Encoder encoder_;
+  std::shared_ptr<const provider::EmbeddingProvider> provider_;
   std::string document_prompt_;
-  std::function<std::string(std::optional<Category>)> query_prefix_;
+  QueryPrompt query_prompt_;
   ModelIdentity identity_;
 };
 
-std::string named_prompt(const embed::Encoder& encoder, std::initializer_list<const char*> names) {
+std::string named_prompt(const provider::EmbeddingProvider& provider, std::initializer_list<const char*> names) {
   for (const char* name : names) {
-    if (auto it = encoder.prompts().find(name); it != encoder.prompts().end()) return it->second;
+    if (auto it = provider.prompts().find(name); it != provider.prompts().end()) return it->second;
   }
   return "";
+}
+
+// The endpoint an "openai" config names, its dims checked against the config's.
+std::shared_ptr<const provider::EmbeddingProvider> open_config_endpoint(const select::EmbedderConfig& config) {
+  provider::RemoteOptions remote = provider::remote_options_from_json(config.client, {}, "embedder config: client");
+  remote.base_url = config.endpoint.value_or("");
+  remote.model = config.model;
+  remote.api_key = config.api_key.value_or("");
+  remote.expected_dims = static_cast<size_t>(config.dims);
+  return provider::open_remote_provider(std::move(remote));
 }
 
 }  // namespace
 
 std::shared_ptr<const Embedder> load_model_embedder(const std::string& model, const embed::EncoderOptions& options) {
-  auto embedder = std::make_shared<EncoderEmbedder>(hub::resolve_model(model), options);
-  const std::string query = named_prompt(embedder->encoder(), {"query"});
-  embedder->set_prompts(named_prompt(embedder->encoder(), {"document", "passage"}),
-                        [query](std::optional<Category>) { return query; });
-  return embedder;
+  provider::ProviderOptions provider_options;
+  provider_options.local = options;
+  auto provider = provider::open_provider(model, provider_options);
+  const std::string query = named_prompt(*provider, {"query"});
+  const std::string document = named_prompt(*provider, {"document", "passage"});
+  return std::make_shared<ProviderEmbedder>(std::move(provider), document,
+                                            [query](std::optional<Category>) { return query; });
 }
 
 std::shared_ptr<const Embedder> load_config_embedder(const select::EmbedderConfig& config,
                                                      const embed::EncoderOptions& options,
                                                      std::vector<std::string>& warnings) {
-  if (config.provider != "local") {
-    throw unsupported("embedder config: provider \"{}\" is not available in the memory store; use \"local\"",
-                      config.provider);
+  const auto query_prompt = [config](std::optional<Category> category) {
+    return select::format_query(config, category ? to_string(*category) : "DEFAULT", "");
+  };
+  if (config.provider == "openai") {
+    return std::make_shared<ProviderEmbedder>(open_config_endpoint(config), config.document_prompt, query_prompt);
   }
   std::string model = config.model_path.value_or(config.model);
   if (config.fine_tune.enabled) {
@@ -85,21 +95,17 @@ std::shared_ptr<const Embedder> load_config_embedder(const select::EmbedderConfi
           checkpoint.empty() ? "(no checkpoint_path)" : checkpoint, model));
     }
   }
-  const fs::path dir = hub::resolve_model(model);
-  auto embedder = std::make_shared<EncoderEmbedder>(dir, options);
-  if (config.dims > 0 && static_cast<size_t>(config.dims) != embedder->encoder().dimension()) {
-    const size_t native = embedder->encoder().dimension();
+  auto provider = provider::open_local_provider(model, options);
+  if (config.dims > 0 && static_cast<size_t>(config.dims) != provider->dimension()) {
+    const size_t native = provider->dimension();
     if (static_cast<size_t>(config.dims) > native) {
       throw invalid_input("embedder config: dims {} but model {} makes {}-dimensional vectors", config.dims, model, native);
     }
     embed::EncoderOptions truncated = options;
     truncated.truncate_dim = static_cast<size_t>(config.dims);  // Matryoshka
-    embedder = std::make_shared<EncoderEmbedder>(dir, truncated);
+    provider = provider::open_local_provider(model, truncated);
   }
-  embedder->set_prompts(config.document_prompt, [config](std::optional<Category> category) {
-    return select::format_query(config, category ? to_string(*category) : "DEFAULT", "");
-  });
-  return embedder;
+  return std::make_shared<ProviderEmbedder>(std::move(provider), config.document_prompt, query_prompt);
 }
 
 }  // namespace memembed::memory

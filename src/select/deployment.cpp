@@ -95,6 +95,12 @@ std::optional<MemoryEstimate> estimate_memory(const ModelInfo& model, Device dev
 std::optional<LatencyEstimate> estimate_latency(const Registry& registry, const ModelInfo& model,
                                                 Device device) {
   const std::string device_name = to_string(device);
+  if (model.throughput && model.throughput->device == device_name && model.throughput->query_p50_ms) {
+    return LatencyEstimate{*model.throughput->query_p50_ms, true,
+                           fmt::format("measured by memembed bench on the endpoint: p50 of single-query requests "
+                                       "(p99 {:.1f} ms)",
+                                       model.throughput->query_p99_ms.value_or(0))};
+  }
   if (model.throughput && model.throughput->device == device_name) {
     return LatencyEstimate{1000.0 / model.throughput->texts_per_second, true,
                            fmt::format("measured by memembed bench ({} threads, {:.0f} tokens/text)",

@@ -129,6 +129,7 @@ Json to_json(const EmbedderConfig& config) {
       {"selection", config.selection},
   };
   if (config.fusion_weight) json["fusion_weight"] = *config.fusion_weight;
+  if (!config.client.empty()) json["client"] = config.client;
   return json;
 }
 
@@ -137,7 +138,8 @@ EmbedderConfig embedder_config_from_json(const Json& document, const std::string
   static const std::set<std::string> kKeys = {
       "format",       "provider",        "model",        "model_path",           "endpoint",
       "dims",         "device",          "dtype",        "query_prompt",         "document_prompt",
-      "instruction_template", "query_instructions", "fine_tune", "selection", "fusion_weight", "precision"};
+      "instruction_template", "query_instructions", "fine_tune", "selection", "fusion_weight", "precision",
+      "api_key",      "client"};
   for (const auto& [key, value] : document.items()) {
     if (kKeys.count(key) == 0) throw invalid_input("{}: unknown field \"{}\"", where, key);
   }
@@ -154,6 +156,11 @@ EmbedderConfig embedder_config_from_json(const Json& document, const std::string
   config.endpoint = optional_string(document, "endpoint", where);
   if (config.provider == "openai" && !config.endpoint)
     throw invalid_input("{}: provider \"openai\" needs \"endpoint\" (the base URL of the embeddings API)", where);
+  config.api_key = optional_string(document, "api_key", where);
+  if (const auto it = document.find("client"); it != document.end() && !it->is_null()) {
+    if (!it->is_object()) throw invalid_input("{}: \"client\" must be an object (the endpoint client's settings)", where);
+    config.client = *it;
+  }
 
   const auto dims = document.find("dims");
   if (dims == document.end() || !dims->is_number_integer() || dims->get<long long>() <= 0)

@@ -171,6 +171,14 @@ void merge_bench(Registry& registry, const fs::path& file) {
   throughput.precision =
       to_string(parse_precision(optional_string(document, "precision", where).value_or("f32"), where + ": precision"));
   throughput.source = where;
+  if (const auto latency = document.find("query_latency_ms"); latency != document.end() && !latency->is_null()) {
+    const std::string field = where + ": query_latency_ms";
+    if (!latency->is_object()) throw invalid_input("{} must be an object {{\"p50\", \"p99\"}}", field);
+    throughput.query_p50_ms = require_number(*latency, "p50", field);
+    throughput.query_p99_ms = require_number(*latency, "p99", field);
+    if (!(*throughput.query_p50_ms > 0) || *throughput.query_p99_ms < *throughput.query_p50_ms)
+      throw invalid_input("{}: p50 must be positive and p99 at least p50", field);
+  }
 
   // Bench names the model as the user passed it; the directory name often carries the real id.
   const ModelInfo* known = registry.find(model_name);

@@ -3,6 +3,7 @@
 #include "training_data.h"
 
 #include "memembed/embed.h"
+#include "memembed/provider.h"
 #include "memembed/error.h"
 
 #include <ATen/ATen.h>
@@ -44,18 +45,22 @@ std::pair<at::Tensor, at::Tensor> top_candidates(const at::Tensor& queries, cons
 
 // Embeddings of `texts`: this rank's contiguous share, all-gathered (shares padded to equal rows,
 // as Gloo gathers equal shapes) when there are several ranks.
-at::Tensor embed_shared(const embed::Encoder& encoder, const std::vector<std::string>& texts, ProcessGroup* group) {
+at::Tensor embed_shared(const provider::EmbeddingProvider& provider, const std::vector<std::string>& texts,
+                        ProcessGroup* group) {
   if (group == nullptr) {
-    embed::Embeddings embeddings = encoder.encode(texts);
+    embed::Embeddings embeddings = provider.embed(texts);
     return as_tensor(embeddings).clone();
   }
-  const size_t share = (texts.size() + static_cast<size_t>(group->world_size()) - 1) / static_cast<size_t>(group->world_size());
+  const size_t ranks = static_cast<size_t>(group->world_size());
+  const size_t share = (texts.size() + ranks - 1) / ranks;
   const size_t begin = std::min(texts.size(), share * static_cast<size_t>(group->rank()));
   const size_t end = std::min(texts.size(), begin + share);
-  embed::Embeddings embeddings = encoder.encode(std::vector<std::string>(texts.begin() + static_cast<std::ptrdiff_t>(begin),
-                                                                          texts.begin() + static_cast<std::ptrdiff_t>(end)));
-  at::Tensor local = at::zeros({static_cast<int64_t>(share), static_cast<int64_t>(encoder.dimension())}, at::kFloat);
-  if (end > begin) local.narrow(0, 0, static_cast<int64_t>(end - begin)).copy_(as_tensor(embeddings));
+  at::Tensor local = at::zeros({static_cast<int64_t>(share), static_cast<int64_t>(provider.dimension())}, at::kFloat);
+  if (end > begin) {
+    embed::Embeddings embeddings = provider.embed(std::vector<std::string>(
+        texts.begin() + static_cast<std::ptrdiff_t>(begin), texts.begin() + static_cast<std::ptrdiff_t>(end)));
+    local.narrow(0, 0, static_cast<int64_t>(end - begin)).copy_(as_tensor(embeddings));
+  }
   return group->all_gather(local).narrow(0, 0, static_cast<int64_t>(texts.size()));
 }
 
@@ -96,16 +101,18 @@ MiningReport mine_hard_negatives(const MineOptions& options) {
   }
 
   const std::unique_ptr<ProcessGroup> group = join_process_group(options.parallel);
-  embed::EncoderOptions encoder_options;
-  encoder_options.show_progress = options.show_progress;
-  const embed::Encoder encoder(options.base_model, encoder_options);
+  // The base model may run here or behind an endpoint (openai:URL#MODEL): mining only needs vectors.
+  provider::ProviderOptions provider_options;
+  provider_options.local.show_progress = options.show_progress;
+  provider_options.remote.show_progress = options.show_progress;
+  const auto base_model = provider::open_provider(options.base_model.string(), provider_options);
   std::vector<std::string> texts;
   texts.reserve(chunks.size());
   for (const Chunk& chunk : chunks) texts.push_back(chunk.text);
-  const at::Tensor corpus = embed_shared(encoder, texts, group.get());
+  const at::Tensor corpus = embed_shared(*base_model, texts, group.get());
   texts.clear();
   for (const TrainingPair& pair : pairs) texts.push_back(pair.query);
-  const at::Tensor queries = embed_shared(encoder, texts, group.get());
+  const at::Tensor queries = embed_shared(*base_model, texts, group.get());
   c10::InferenceMode guard;  // not earlier: Gloo's threads write the gathered tensors outside it
   const int64_t depth = static_cast<int64_t>(options.candidates > 0 ? options.candidates : std::max<size_t>(64, 16 * wanted));
 

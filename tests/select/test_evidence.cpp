@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 using namespace memembed;
 using namespace memembed::select;
 using select_test::error_of;
@@ -135,6 +137,32 @@ TEST(BenchEvidence, MeasuredThroughputAndMemoryReplaceEstimates) {
   EXPECT_DOUBLE_EQ(memory->bytes, 1.1e9);
   // GPU memory has no measurement and stays an estimate.
   EXPECT_FALSE(estimate_memory(gemma, Device::Gpu)->measured);
+}
+
+TEST(BenchEvidence, AnEndpointsMeasuredQueryLatencyReplacesTheEstimate) {
+  TempDir dir;
+  write_bench(dir / "bench.json", "Qwen/Qwen3-Embedding-4B", 400.0, 1e8);
+  Json bench = read_json_file(dir / "bench.json");
+  bench["device"] = "cuda";
+  bench["query_latency_ms"] = {{"p50", 12.5}, {"p99", 40.0}};
+  write_file(dir / "bench.json", bench.dump());
+  Registry registry = Registry::builtin();
+  merge_bench(registry, dir / "bench.json");
+  Request request;
+  request.vram_bytes = 80e9;
+  request.top = 100;
+  const Recommendation result = recommend(registry, request);
+  const auto qwen = std::find_if(result.ranked.begin(), result.ranked.end(),
+                                 [](const Candidate& c) { return c.model.name == "Qwen3-Embedding-4B"; });
+  ASSERT_NE(qwen, result.ranked.end());
+  ASSERT_TRUE(qwen->latency);
+  EXPECT_TRUE(qwen->latency->measured);
+  EXPECT_DOUBLE_EQ(qwen->latency->ms, 12.5);
+  EXPECT_NE(qwen->latency->basis.find("p99 40.0 ms"), std::string::npos) << qwen->latency->basis;
+
+  bench["query_latency_ms"] = {{"p50", 50.0}, {"p99", 10.0}};
+  write_file(dir / "bench.json", bench.dump());
+  EXPECT_NE(error_of([&] { merge_bench(registry, dir / "bench.json"); }).find("query_latency_ms"), std::string::npos);
 }
 
 TEST(BenchEvidenceErrors, RejectsNonPositiveNumbersAndUnknownDevices) {
