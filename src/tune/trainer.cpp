@@ -377,9 +377,9 @@ TrainResult train_model(const TrainOptions& options) {
     ++step;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_started).count();
     if (writer) {
-      log << Json{{"step", step},        {"epoch", epoch},       {"learning_rate", rate},
-                  {"loss", loss},        {"grad_norm", grad_norm}, {"seconds", seconds},
-                  {"examples", batch.size()}}
+      log << Json{{"step", step},        {"total_steps", total_steps}, {"epoch", epoch},
+                  {"learning_rate", rate}, {"loss", loss},             {"grad_norm", grad_norm},
+                  {"seconds", seconds},  {"examples", batch.size()}}
                  .dump()
           << '\n';
       log.flush();

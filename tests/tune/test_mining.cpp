@@ -36,7 +36,6 @@ TEST(Mining, FilterHoldsAndSlotsAddUp) {
     options.threshold = threshold;
     options.negatives = 4;
     options.block_rows = 7;  // many corpus blocks: the chunked top-k must merge them
-    options.threads = 1;
     const tune::MiningReport report = tune::mine_hard_negatives(options);
     EXPECT_EQ(report.hard + report.random + report.empty, report.slots);
     EXPECT_EQ(report.slots, report.queries * 4);

@@ -55,7 +55,6 @@ inline void prepare_training_data(const std::filesystem::path& dir, size_t files
   tune::MineOptions mine;
   mine.data_dir = dir / "data";
   mine.base_model = mining_model;
-  mine.threads = 1;
   tune::mine_hard_negatives(mine);
 }
 
