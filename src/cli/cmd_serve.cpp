@@ -57,6 +57,7 @@ server::ServiceParts load_service(const ServeArguments& args) {
     parts.embedder_info = select::to_json(config);
     parts.embedder_info.erase("selection");
     parts.embedder_info.erase("format");
+    parts.config_file = std::filesystem::absolute(args.config);
   } else if (!model.empty()) {
     parts.embedder = memory::load_model_embedder(model, encoder);
     parts.embedder_info = {{"provider", "local"}, {"fine_tune", {{"enabled", false}}}};
@@ -69,7 +70,8 @@ server::ServiceParts load_service(const ServeArguments& args) {
     parts.embedder_info["model"] = identity.name;
     parts.embedder_info["dims"] = identity.dims;
     parts.embedder_info["fingerprint"] = identity.fingerprint;
-    if (const auto tokenizer = find_tokenizer(hub::resolve_model(model))) {
+    parts.serving_model = hub::resolve_model(model);
+    if (const auto tokenizer = find_tokenizer(parts.serving_model)) {
       parts.count_tokens = [tokenizer](const std::string& text) { return tokenizer->encode(text, {}).ids.size(); };
     }
   }
@@ -147,6 +149,11 @@ void add_serve_command(CLI::App& app) {
   command->add_option("--max-body-bytes", args->options.max_body_bytes, "Largest request body (413 above)")
       ->capture_default_str();
   command->add_option("--max-batch", args->options.max_batch_texts, "Most texts per model call (dynamic batching)")
+      ->capture_default_str();
+  command->add_option("--fine-tune-root", args->options.fine_tune_root,
+                      "Enables fine-tuning jobs (/admin/memory/fine-tune); every path they use stays in DIR");
+  command->add_option("--fine-tune-threads", args->options.fine_tune_threads,
+                      "libtorch threads of a fine-tuning run's process")
       ->capture_default_str();
   command->callback([args] { run_serve(*args); });
 }

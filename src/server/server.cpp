@@ -221,13 +221,16 @@ struct Server::Impl {
             auto batching = std::dynamic_pointer_cast<const BatchingEmbedder>(model);
             std::atomic_store(&service.embedder, std::const_pointer_cast<BatchingEmbedder>(batching));
             const auto identity = model->identity();
-            std::lock_guard<std::mutex> lock(service.info_mutex);
+            std::unique_lock<std::mutex> lock(service.info_mutex);
             service.parts.embedder_info["model"] = identity.name;
             service.parts.embedder_info["dims"] = identity.dims;
             service.parts.embedder_info["fingerprint"] = identity.fingerprint;
             service.log.write("info", "model_switched", {{"model", identity.name}, {"dims", identity.dims}});
+            lock.unlock();
+            fine_tune_model_switched(service, service.reindex->status().value("model", ""));
           },
           service.parts.lock_reindex);
+      if (service.fine_tune) service.fine_tune->set_serving_model(service.parts.serving_model);
       service.ready = true;
       Json fields = {{"backend", service.store->backend().describe()}};
       if (service.embedder) fields["model"] = service.embedder->identity().name;
@@ -271,6 +274,10 @@ Server::Server(ServeOptions options, ServiceLoader loader) : impl_(std::make_uni
         service.options.host);
   }
   if (service.options.http_threads < 2) throw invalid_input("--http-threads must be at least 2");
+  if (!service.options.fine_tune_root.empty()) {
+    service.fine_tune = std::make_unique<FineTuneJobs>(
+        FineTuneSettings{service.options.fine_tune_root, service.options.fine_tune_threads, {}, {}});
+  }
 
   httplib::Server& http = impl_->http;
   const size_t threads = service.options.http_threads;
@@ -305,6 +312,7 @@ Server::Server(ServeOptions options, ServiceLoader loader) : impl_(std::make_uni
   add_memory_routes(http, service);
   add_embeddings_routes(http, service);
   add_admin_routes(http, service);
+  add_fine_tune_routes(http, service);
 }
 
 Server::~Server() {
@@ -344,7 +352,9 @@ void Server::wait() {
   if (impl_->listener.joinable()) impl_->listener.join();  // returns once stopped and drained
   if (impl_->loading.joinable()) impl_->loading.join();
   Service& service = impl_->service;
-  // Requests have finished: stop the reindex, the encoder and close the store, in that order.
+  // Requests have finished: stop the training process (it checkpoints), the reindex, the encoder
+  // and close the store, in that order.
+  service.fine_tune.reset();
   service.reindex.reset();
   service.store.reset();
   service.embedder.reset();
