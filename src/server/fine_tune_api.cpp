@@ -9,7 +9,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <fstream>
 #include <set>
 
@@ -17,17 +16,12 @@ namespace memembed::server {
 
 namespace {
 
-constexpr const char* kRequestFields[] = {"source_dir",       "source", "base_model", "output_dir",
-                                          "epochs",           "learning_rate", "temperature", "top_k",
-                                          "batch_size",       "validation_split", "max_steps", "seed"};
-
+// The fields of a run request (POST /fine-tune and /preflight); any other is refused.
 void check_request_fields(const Json& body, const std::string& where) {
-  for (const auto& [field, value] : body.items()) {
-    if (std::find(std::begin(kRequestFields), std::end(kRequestFields), field) != std::end(kRequestFields)) continue;
-    std::string names;
-    for (const char* name : kRequestFields) names += std::string(names.empty() ? "" : ", ") + name;
-    throw ApiError(400, "unknown_field", "unknown field \"" + field + "\" in " + where + " (accepted: " + names + ")");
-  }
+  check_fields(body,
+               {"source_dir", "source", "base_model", "output_dir", "epochs", "learning_rate", "temperature", "top_k",
+                "batch_size", "validation_split", "max_steps", "seed"},
+               where);
 }
 
 FineTuneJobs& jobs_of(Service& service) {

@@ -328,10 +328,11 @@ TEST_F(FineTuneServeTest, GatedOutCheckpointIsRefusedUnlessForced) {
 }
 
 TEST_F(FineTuneServeTest, KillNineMidTrainingThenResumeCompletesFromTheCheckpoint) {
+  const std::vector<std::string> texts = notes(200);
+  for (size_t i = 0; i < texts.size(); ++i) dir_.write(fmt::format("root/docs/note{:03}.md", i), texts[i] + "\n");
   Http& http = start();
-  store_notes(http, 200);
   const Reply started =
-      http.post(kBase, {{"source", "store"}, {"max_steps", 400}, {"batch_size", 32}, {"learning_rate", 1e-3}});
+      http.post(kBase, {{"source_dir", "docs"}, {"max_steps", 400}, {"batch_size", 32}, {"learning_rate", 1e-3}});
   ASSERT_EQ(started.status, 202) << started.text;
   const std::string run_id = started.body["run_id"];
   const fs::path run_dir = started.body["run_dir"].get<std::string>();
