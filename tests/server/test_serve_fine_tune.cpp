@@ -51,8 +51,8 @@ class FineTuneServeTest : public ::testing::Test {
   fs::path root() const { return dir_ / "root"; }
 
   Http& start(bool fine_tune = true) {
-    std::vector<std::string> arguments = {"--data", (dir_ / "data").string(), "--model", glove(),
-                                          "--admin-token-file", token_.string()};
+    std::vector<std::string> arguments = {"--data", (dir_ / "data").string(), "--admin-token-file", token_.string()};
+    arguments.insert(arguments.end(), model_arguments_.begin(), model_arguments_.end());
     if (fine_tune) arguments.insert(arguments.end(), {"--fine-tune-root", root().string()});
     http_.reset();
     server_.reset();
@@ -115,6 +115,7 @@ class FineTuneServeTest : public ::testing::Test {
 
   TempDir dir_;
   fs::path token_;
+  std::vector<std::string> model_arguments_ = {"--model", glove()};
   int starts_ = 0;
   std::unique_ptr<ServeProcess> server_;
   std::unique_ptr<Http> http_;
@@ -300,6 +301,15 @@ TEST_F(FineTuneServeTest, WholeRunThenDeployWhileSearchingThenRollback) {
 TEST_F(FineTuneServeTest, GatedOutCheckpointIsRefusedUnlessForced) {
   const std::vector<std::string> texts = notes(120);
   for (size_t i = 0; i < texts.size(); ++i) dir_.write(fmt::format("root/docs/note{:03}.md", i), texts[i] + "\n");
+  // Served from an embedder config: a deploy rewrites it, so a restart serves the deployed model.
+  const fs::path config = dir_.write("embedder.json", Json{{"format", "memembed.embedder/1"},
+                                                             {"provider", "local"},
+                                                             {"model", "static-glove-25d"},
+                                                             {"model_path", glove()},
+                                                             {"dims", 25}}
+                                                            .dump());
+  const std::string original_config = read_file(config);
+  model_arguments_ = {"--config", config.string()};
   Http& http = start();
   store_notes(http, 5);
   // A learning rate too small to change anything: the tuned model equals the base, the gate fails.
@@ -318,13 +328,27 @@ TEST_F(FineTuneServeTest, GatedOutCheckpointIsRefusedUnlessForced) {
   EXPECT_EQ(error_code(refused), "gate_failed");
   EXPECT_NE(refused.body["error"]["message"].get<std::string>().find("force"), std::string::npos);
   EXPECT_EQ(refused.body["gate_reason"], checkpoint["gate_reason"]);
-  EXPECT_FALSE(http.get("/admin/memory/embedder").body["fine_tune"]["enabled"].get<bool>());
+  EXPECT_FALSE(http.get("/admin/memory/embedder").body["fine_tune"].value("enabled", false));
 
   const Reply forced = http.post(kBase + "/checkpoints/" + run_id + "/deploy", {{"force", true}});
   ASSERT_EQ(forced.status, 202) << forced.text;
   EXPECT_TRUE(forced.body["forced"].get<bool>());
   EXPECT_EQ(wait_for_reindex(http)["state"], "completed");
   EXPECT_EQ(http.get("/admin/memory/embedder").body["fine_tune"]["checkpoint_id"], run_id);
+  const Json written = read_json_file(config);
+  EXPECT_TRUE(written["fine_tune"]["enabled"].get<bool>()) << written.dump();
+  EXPECT_EQ(written["fine_tune"]["checkpoint_path"], checkpoint["model_path"]);
+  EXPECT_EQ(written["fine_tune"]["base_model"], fs::weakly_canonical(glove()).string());
+  EXPECT_TRUE(fs::exists(config.string() + ".previous"));
+
+  // Restarted on its config, the server opens the store with the deployed model; rollback then
+  // restores the previous config.
+  Http& again = start();
+  EXPECT_EQ(again.get("/admin/memory/embedder").body["fine_tune"]["checkpoint_path"], checkpoint["model_path"]);
+  EXPECT_TRUE(again.get(kBase + "/checkpoints").body["checkpoints"][0]["is_active"].get<bool>());
+  ASSERT_EQ(again.post(kBase + "/checkpoints/" + run_id + "/rollback", Json::object()).status, 202);
+  EXPECT_EQ(wait_for_reindex(again)["state"], "completed");
+  EXPECT_EQ(read_file(config), original_config);
 }
 
 TEST_F(FineTuneServeTest, KillNineMidTrainingThenResumeCompletesFromTheCheckpoint) {
