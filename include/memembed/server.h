@@ -40,6 +40,10 @@ struct ServeOptions {
   size_t store_concurrency = 0;             // store operations at once, the rest queue; 0: max(16, 2 x cores)
   size_t max_batch_texts = 256;             // dynamic batching: texts per model call
   size_t max_embedding_inputs = 2048;       // inputs per /v1/embeddings request
+  // Fine-tuning jobs (/admin/memory/fine-tune): off when empty (501); every path of a request must
+  // lie inside this directory, which also holds the runs, their checkpoints and job records.
+  std::filesystem::path fine_tune_root;
+  int fine_tune_threads = 1;                // libtorch threads of the training process
 };
 
 // What the loader builds: the database, the model, and what the admin API reports.
@@ -63,6 +67,12 @@ struct ServiceParts {
       watch_active_model;
   // Tokens of one input as the model counts them, for the `usage` of /v1/embeddings.
   std::function<size_t(const std::string& text)> count_tokens;
+  // The model directory the embedder was loaded from (a fine-tune run's default base model, and
+  // what rolling back the first deployed checkpoint returns to); empty: none.
+  std::filesystem::path serving_model;
+  // The embedder config file the server was started with; a fine-tune deploy or rollback rewrites
+  // it (the previous one kept as <file>.previous) so a restart serves the same model. Empty: none.
+  std::filesystem::path config_file;
 };
 using ServiceLoader = std::function<ServiceParts()>;
 

@@ -117,7 +117,6 @@ struct MineOptions {
   size_t candidates = 0;       // ranked candidates examined per query (0 = max(64, 16 x negatives))
   size_t block_rows = 8192;    // corpus rows scored at a time (memory: queries x block_rows floats)
   uint64_t seed = 42;          // for the random negatives that fill slots the filter left empty
-  int threads = 0;
   bool show_progress = false;
   // Each rank embeds its share of the chunks and queries; the embeddings are all-gathered and rank 0
   // ranks, filters and writes negatives.jsonl and mining.json (the other ranks return its report).
@@ -171,7 +170,6 @@ struct TrainOptions {
   size_t max_seq_length = 256;   // token limit for training inputs (transformers)
   size_t checkpoint_every = 50;  // steps; the last step is always checkpointed
   uint64_t seed = 42;
-  int threads = 0;
   bool show_progress = true;
   // Each rank takes batch_size / world_size queries of every step; representations are
   // all-gathered so the loss is the global batch's; gradients are all-reduced.
@@ -256,6 +254,8 @@ struct RunOptions {
   size_t max_steps = 0;
   size_t batch_size = 128;
   size_t mini_batch = 32;
+  size_t negatives = 4;            // hard negatives mined and trained on per query
+  double held_out_fraction = 0.1;  // of the chunks, held out for the gate
   uint64_t seed = 42;
   std::optional<double> learning_rate;
   std::optional<double> temperature;

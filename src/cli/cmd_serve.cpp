@@ -58,6 +58,7 @@ server::ServiceParts load_service(const ServeArguments& args) {
     parts.embedder_info = select::to_json(config);
     parts.embedder_info.erase("selection");
     parts.embedder_info.erase("format");
+    parts.config_file = std::filesystem::absolute(args.config);
   } else if (!model.empty()) {
     parts.embedder = memory::load_model_embedder(model, encoder);
     parts.embedder_info = {{"provider", provider::is_remote_address(model) ? "openai" : "local"},
@@ -73,7 +74,8 @@ server::ServiceParts load_service(const ServeArguments& args) {
     parts.embedder_info["fingerprint"] = identity.fingerprint;
     // An endpoint's tokenizer is not here: its usage counts stay 0.
     const bool local = parts.embedder_info["provider"] == "local";
-    if (const auto tokenizer = local ? find_tokenizer(hub::resolve_model(model)) : nullptr) {
+    if (local) parts.serving_model = hub::resolve_model(model);
+    if (const auto tokenizer = local ? find_tokenizer(parts.serving_model) : nullptr) {
       parts.count_tokens = [tokenizer](const std::string& text) { return tokenizer->encode(text, {}).ids.size(); };
     }
   }
@@ -157,6 +159,11 @@ void add_serve_command(CLI::App& app) {
   command->add_option("--max-body-bytes", args->options.max_body_bytes, "Largest request body (413 above)")
       ->capture_default_str();
   command->add_option("--max-batch", args->options.max_batch_texts, "Most texts per model call (dynamic batching)")
+      ->capture_default_str();
+  command->add_option("--fine-tune-root", args->options.fine_tune_root,
+                      "Enables fine-tuning jobs (/admin/memory/fine-tune); every path they use stays in DIR");
+  command->add_option("--fine-tune-threads", args->options.fine_tune_threads,
+                      "libtorch threads of a fine-tuning run's process")
       ->capture_default_str();
   command->callback([args] { run_serve(*args); });
 }

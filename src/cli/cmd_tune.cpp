@@ -20,11 +20,12 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-extern "C" void on_tune_interrupt(int) {
-  // First Ctrl-C / SIGTERM: checkpoint and stop; a second one kills the process.
+extern "C" void on_tune_interrupt(int signal) {
+  // Ctrl-C / SIGTERM: checkpoint and stop; a second Ctrl-C kills the process. SIGTERM stays
+  // graceful however often it comes: a process that lost its `memembed serve` parent gets one per
+  // exiting server thread (PR_SET_PDEATHSIG), and service managers follow up with SIGKILL anyway.
   g_stop.store(true);
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  if (signal == SIGINT) std::signal(SIGINT, SIG_DFL);
 }
 
 // Runs `body` with Ctrl-C / SIGTERM turned into a graceful stop.
@@ -123,6 +124,7 @@ void add_mine(CLI::App* tune) {
     tune::MineOptions options;
     std::string data;
     std::string model;
+    int threads = 0;
   };
   auto state = std::make_shared<State>();
   command->add_option("--data", state->data, "The data/ directory `tune generate` wrote")->required()->check(CLI::ExistingDirectory);
@@ -132,10 +134,10 @@ void add_mine(CLI::App* tune) {
   command->add_option("--candidates", state->options.candidates, "Ranked candidates examined per query (0 = max(64, 16k))")->capture_default_str();
   command->add_option("--block-rows", state->options.block_rows, "Corpus rows scored at a time (bounds memory)")->capture_default_str();
   command->add_option("--seed", state->options.seed, "Seed of the random fill")->capture_default_str();
-  command->add_option("--threads", state->options.threads, "libtorch threads (0 = all cores)")->capture_default_str();
+  command->add_option("--threads", state->threads, "libtorch threads (0 = all cores)")->capture_default_str();
   add_data_parallel_options(command, state->options.parallel, "mining");
   command->callback([state] {
-    model::configure_compute({state->options.threads});
+    model::configure_compute({state->threads});
     state->options.data_dir = state->data;
     state->options.base_model = state->model;
     state->options.show_progress = true;
@@ -148,7 +150,7 @@ void add_mine(CLI::App* tune) {
   });
 }
 
-void add_train_options(CLI::App* command, tune::TrainOptions& options, std::optional<double>& lr,
+void add_train_options(CLI::App* command, tune::TrainOptions& options, int& threads, std::optional<double>& lr,
                        std::optional<double>& temperature, std::optional<int>& epochs) {
   command->add_option("--lr", lr, "Peak learning rate (default per model kind: 1e-5 transformers, 1e-2 static)");
   command->add_option("--temperature", temperature, "InfoNCE temperature (default 0.02 transformers, 0.05 static)");
@@ -157,7 +159,7 @@ void add_train_options(CLI::App* command, tune::TrainOptions& options, std::opti
   command->add_option("--mini-batch", options.mini_batch, "Texts per forward/backward (GradCache)")->capture_default_str();
   command->add_option("--max-steps", options.max_steps, "Stop after this many steps (0 = all epochs)")->capture_default_str();
   command->add_option("--seed", options.seed, "Random seed (data order)")->capture_default_str();
-  command->add_option("--threads", options.threads, "libtorch threads (0 = all cores)")->capture_default_str();
+  command->add_option("--threads", threads, "libtorch threads (0 = all cores)")->capture_default_str();
 }
 
 void add_train(CLI::App* tune) {
@@ -167,13 +169,14 @@ void add_train(CLI::App* tune) {
     std::optional<double> lr, temperature;
     std::optional<int> epochs;
     std::string data, model, out;
+    int threads = 0;
     bool no_in_batch = false;
   };
   auto state = std::make_shared<State>();
   command->add_option("--data", state->data, "The data/ directory (chunks.jsonl, negatives.jsonl)")->required()->check(CLI::ExistingDirectory);
   command->add_option("--model", state->model, "Base model directory")->required();
   command->add_option("--out", state->out, "Output: train/ (checkpoint, log.jsonl, loss.svg) and model/")->required();
-  add_train_options(command, state->options, state->lr, state->temperature, state->epochs);
+  add_train_options(command, state->options, state->threads, state->lr, state->temperature, state->epochs);
   command->add_option("--weight-decay", state->options.weight_decay, "AdamW weight decay")->capture_default_str();
   command->add_option("--warmup", state->options.warmup_fraction, "Warmup share of all steps")->capture_default_str();
   command->add_option("--grad-clip", state->options.grad_clip, "Max gradient L2 norm")->capture_default_str();
@@ -184,7 +187,7 @@ void add_train(CLI::App* tune) {
   add_data_parallel_options(command, state->options.parallel, "training");
   command->callback([state] {
     auto& options = state->options;
-    model::configure_compute({options.threads});
+    model::configure_compute({state->threads});
     options.data_dir = state->data;
     options.base_model = state->model;
     options.train_dir = fs::path(state->out) / "train";
@@ -268,8 +271,13 @@ void add_run(CLI::App* tune) {
   command->add_option("--docs", state->docs, "Documents: directory of .md/.txt, corpus.jsonl, or a file (repeatable)")->required();
   command->add_option("--base-model", state->base, "Base model directory")->required();
   command->add_option("--out", state->out, "RUN_DIR: everything is written inside it; a rerun resumes")->required();
-  add_train_options(command, state->train, state->options.learning_rate, state->options.temperature, state->options.epochs);
+  add_train_options(command, state->train, state->options.threads, state->options.learning_rate,
+                    state->options.temperature, state->options.epochs);
   command->add_option("--generator", state->generator, "auto | inverse-cloze | dialogue | llm")->capture_default_str();
+  command->add_option("-k,--negatives", state->options.negatives, "Hard negatives per query (mined and trained on)")
+      ->capture_default_str();
+  command->add_option("--held-out", state->options.held_out_fraction, "Fraction of chunks held out for the gate")
+      ->capture_default_str();
   command->add_flag("--force-deploy", state->options.force_deploy, "Deploy even when the gate fails");
   state->llm.add_to(command);
   command->callback([state] {
@@ -281,7 +289,6 @@ void add_run(CLI::App* tune) {
     options.mini_batch = state->train.mini_batch;
     options.max_steps = state->train.max_steps;
     options.seed = state->train.seed;
-    options.threads = state->train.threads;
     model::configure_compute({options.threads});
     options.generator = tune::generator_from_string(state->generator);
     options.llm = state->llm.options();

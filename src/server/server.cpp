@@ -235,9 +235,11 @@ struct Server::Impl {
           [this](std::shared_ptr<const memory::Embedder> model) {
             use_model(service, std::const_pointer_cast<BatchingEmbedder>(
                                    std::dynamic_pointer_cast<const BatchingEmbedder>(std::move(model))));
+            fine_tune_model_switched(service, service.reindex->status().value("model", ""));
           },
           service.parts.lock_reindex);
       service.follower = std::make_unique<ModelFollower>(service);
+      if (service.fine_tune) service.fine_tune->set_serving_model(service.parts.serving_model);
       service.ready = true;
       Json fields = {{"backend", service.current_store()->backend().describe()}};
       if (service.embedder) fields["model"] = service.embedder->identity().name;
@@ -286,6 +288,10 @@ Server::Server(ServeOptions options, ServiceLoader loader) : impl_(std::make_uni
   const size_t cores = std::max(1u, std::thread::hardware_concurrency());
   service.store_limit = std::make_unique<ConcurrencyLimit>(
       service.options.store_concurrency > 0 ? service.options.store_concurrency : std::max<size_t>(16, 2 * cores));
+  if (!service.options.fine_tune_root.empty()) {
+    service.fine_tune = std::make_unique<FineTuneJobs>(
+        FineTuneSettings{service.options.fine_tune_root, service.options.fine_tune_threads, {}, {}});
+  }
 
   httplib::Server& http = impl_->http;
   const size_t threads = service.options.http_threads;
@@ -320,6 +326,7 @@ Server::Server(ServeOptions options, ServiceLoader loader) : impl_(std::make_uni
   add_memory_routes(http, service);
   add_embeddings_routes(http, service);
   add_admin_routes(http, service);
+  add_fine_tune_routes(http, service);
 }
 
 Server::~Server() {
@@ -359,8 +366,9 @@ void Server::wait() {
   if (impl_->listener.joinable()) impl_->listener.join();  // returns once stopped and drained
   if (impl_->loading.joinable()) impl_->loading.join();
   Service& service = impl_->service;
-  // Requests have finished: stop following other processes, the reindex, the encoder and close the
-  // store, in that order.
+  // Requests have finished: stop the training process (it checkpoints), following other
+  // processes, the reindex, the encoder and close the store, in that order.
+  service.fine_tune.reset();
   service.follower.reset();
   service.reindex.reset();
   service.store.reset();

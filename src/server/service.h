@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "concurrency_limit.h"
 #include "embedding_batcher.h"
+#include "fine_tune_jobs.h"
 #include "metrics.h"
 #include "model_follower.h"
 #include "reindex_job.h"
@@ -39,6 +40,7 @@ struct Service {
   ServiceParts parts;
   std::mutex info_mutex;  // guards parts.embedder_info, which a model switch rewrites
   std::unique_ptr<ReindexJob> reindex;
+  std::unique_ptr<FineTuneJobs> fine_tune;  // null: fine-tuning disabled (501)
   // Held while this process changes its model: starting its own reindex, following another's.
   std::mutex model_mutex;
   // Set while another process's model switch keeps this one from serving (ModelFollower):
@@ -102,5 +104,9 @@ void write_json(httplib::Response& response, int status, const Json& body);
 void add_memory_routes(httplib::Server& http, Service& service);
 void add_embeddings_routes(httplib::Server& http, Service& service);
 void add_admin_routes(httplib::Server& http, Service& service);
+void add_fine_tune_routes(httplib::Server& http, Service& service);
+// After every completed model switch of the store: fine-tune deployment bookkeeping, the
+// embedder info and the embedder config file follow the model now serving.
+void fine_tune_model_switched(Service& service, const std::string& model);
 
 }  // namespace memembed::server

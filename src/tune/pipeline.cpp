@@ -24,6 +24,8 @@ Json settings_of(const RunOptions& options) {
           {"max_steps", options.max_steps},
           {"batch_size", options.batch_size},
           {"mini_batch", options.mini_batch},
+          {"negatives", options.negatives},
+          {"held_out_fraction", options.held_out_fraction},
           {"seed", options.seed},
           {"learning_rate", options.learning_rate ? Json(*options.learning_rate) : Json(nullptr)},
           {"temperature", options.temperature ? Json(*options.temperature) : Json(nullptr)},
@@ -95,6 +97,7 @@ Json run_pipeline(const RunOptions& options) {
       generate.generator = options.generator;
       generate.llm = options.llm;
       if (generate.llm && generate.llm->cache_dir.empty()) generate.llm->cache_dir = run / "llm-cache";
+      generate.held_out_fraction = options.held_out_fraction;
       generate.seed = options.seed;
       generate_training_data(generate);
       complete("generating_data");
@@ -104,8 +107,8 @@ Json run_pipeline(const RunOptions& options) {
       MineOptions mine;
       mine.data_dir = data;
       mine.base_model = options.base_model;
+      mine.negatives = options.negatives;
       mine.seed = options.seed;
-      mine.threads = options.threads;
       mine.show_progress = true;
       mine_hard_negatives(mine);
       complete("mining_negatives");
@@ -122,9 +125,9 @@ Json run_pipeline(const RunOptions& options) {
       train.epochs = options.epochs;
       train.batch_size = options.batch_size;
       train.mini_batch = options.mini_batch;
+      train.negatives = options.negatives;
       train.max_steps = options.max_steps;
       train.seed = options.seed;
-      train.threads = options.threads;
       train.stop = options.stop;
       interrupted = train_model(train).interrupted;
       if (!interrupted) complete("training");

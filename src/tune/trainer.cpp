@@ -377,9 +377,9 @@ TrainResult train_model(const TrainOptions& options) {
     // CPU time of the whole process (all threads): with one thread, a step's cost on a busy machine.
     const double cpu_seconds = static_cast<double>(std::clock() - step_cpu_started) / CLOCKS_PER_SEC;
     if (writer) {
-      log << Json{{"step", step},        {"epoch", epoch},       {"learning_rate", rate},
-                  {"loss", loss},        {"grad_norm", grad_norm}, {"seconds", seconds},
-                  {"cpu_seconds", cpu_seconds}, {"examples", batch.size()}}
+      log << Json{{"step", step},        {"total_steps", total_steps}, {"epoch", epoch},
+                  {"learning_rate", rate}, {"loss", loss},             {"grad_norm", grad_norm},
+                  {"seconds", seconds},  {"cpu_seconds", cpu_seconds},  {"examples", batch.size()}}
                  .dump()
           << '\n';
       log.flush();

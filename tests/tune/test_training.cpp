@@ -81,7 +81,6 @@ TEST_F(Training, GradCacheMatchesOneFullBatch) {
     options.batch_size = 32;
     options.mini_batch = mini_batch;
     options.max_steps = 3;
-    options.threads = 1;
     options.learning_rate = 1e-3;
     options.show_progress = false;
     const tune::TrainResult result = tune::train_model(options);
@@ -171,7 +170,6 @@ TEST(TransformerTraining, BertTrainsAndItsExportReloadsExactly) {
   options.mini_batch = 4;  // GradCache through the differentiable attention path
   options.max_steps = 2;
   options.learning_rate = 1e-3;
-  options.threads = 1;
   options.show_progress = false;
   const tune::TrainResult result = tune::train_model(options);
   EXPECT_EQ(result.steps, 2u);
