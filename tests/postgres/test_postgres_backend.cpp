@@ -51,7 +51,8 @@ MemoryEntry memory_of(const std::string& id, const std::string& agent, const std
 }
 
 TEST(PostgresBackend, Bm25ScoresEqualTheEmbeddedBackends) {
-  const fs::path dir = temp_dir("bm25");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   auto sqlite = open_sqlite_backend(dir / "sqlite");
   auto pg = postgres::open_postgres_backend(test_database());
   const std::vector<std::string> contents = {

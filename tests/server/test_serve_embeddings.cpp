@@ -35,7 +35,7 @@ class ServeEmbeddingsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     MEMEMBED_REQUIRE_SHARED(fixture_dir("bert-tiny"));
-    dir_ = temp_dir("embeddings");
+    dir_ = temp_.path();
     server_ = std::make_unique<ServeProcess>(
         std::vector<std::string>{"--data", (dir_ / "data").string(), "--model", bert_tiny()}, dir_ / "serve.log");
     ASSERT_TRUE(server_->wait_ready()) << server_->log();
@@ -58,6 +58,7 @@ class ServeEmbeddingsTest : public ::testing::Test {
     return vectors;
   }
 
+  TempDir temp_;  // outlives the members declared after it
   fs::path dir_;
   std::unique_ptr<ServeProcess> server_;
   std::unique_ptr<Http> http_;

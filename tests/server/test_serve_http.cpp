@@ -13,7 +13,7 @@ class ServeHttpTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     MEMEMBED_REQUIRE_SHARED(fixture_dir("bert-tiny"));
-    dir_ = temp_dir("serve");
+    dir_ = temp_.path();
   }
 
   // Starts a server with bert-tiny (unless `with_model` is false) and `extra` arguments.
@@ -40,6 +40,7 @@ class ServeHttpTest : public ::testing::TestWithParam<std::string> {
     return reply.body.value("id", "");
   }
 
+  TempDir temp_;  // outlives the members declared after it
   fs::path dir_;
   std::unique_ptr<ServeProcess> server_;
   std::unique_ptr<Http> http_;

@@ -53,7 +53,7 @@ class WriteStream {
 
 class ServeProcessTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { dir_ = temp_dir("process"); }
+  void SetUp() override { dir_ = temp_.path(); }
 
   std::unique_ptr<ServeProcess> start(const std::vector<std::string>& store, const std::string& log_name) {
     auto server = std::make_unique<ServeProcess>(store, dir_ / log_name);
@@ -73,6 +73,7 @@ class ServeProcessTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(missing, 0u) << "of " << acknowledged.size() << " acknowledged writes";
   }
 
+  TempDir temp_;  // outlives the members declared after it
   fs::path dir_;
 };
 
@@ -111,7 +112,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, ServeProcessTest, ::testing::Values("sqlite",
                          [](const auto& info) { return info.param; });
 
 TEST(ServeSharedDatabase, TwoProcessesOnOnePostgresDatabaseSeeEachOthersWrites) {
-  const fs::path dir = temp_dir("two");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   const std::vector<std::string> store = {"--database", test_database()};
   ServeProcess first(store, dir / "first.log");
   ServeProcess second(store, dir / "second.log");
@@ -135,7 +137,8 @@ TEST(ServeSharedDatabase, TwoProcessesOnOnePostgresDatabaseSeeEachOthersWrites) 
 }
 
 TEST(ServeStartup, RefusesNonLoopbackWithoutApiKeysAndASecondProcessOnOneDataDirectory) {
-  const fs::path dir = temp_dir("startup");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   ServeProcess open_to_all({"--data", (dir / "data").string(), "--host", "0.0.0.0"}, dir / "open.log");
   EXPECT_EQ(open_to_all.wait_exit(), 3);
   EXPECT_NE(open_to_all.log().find("--api-keys-file"), std::string::npos) << open_to_all.log();

@@ -29,7 +29,8 @@ TEST(ServerAuth, BearerTokensAreParsedStrictly) {
 }
 
 TEST(ServerAuth, ApiKeysFileMapsKeysToAgentsAndNamesBadLines) {
-  const fs::path dir = temp_dir("keys");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   const ApiKeys keys = ApiKeys::load(
       write(dir, "ok.txt", "# comment\n\nalice  key-for-alice-0000000001\nbob key-for-bob-00000000002\n"));
   EXPECT_EQ(keys.size(), 2u);
@@ -56,7 +57,8 @@ TEST(ServerAuth, ApiKeysFileMapsKeysToAgentsAndNamesBadLines) {
 }
 
 TEST(ServerAuth, AdminTokenIgnoresSurroundingWhitespaceOnly) {
-  const fs::path dir = temp_dir("admin");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   const AdminToken token = AdminToken::load(write(dir, "token", "  admin-token-0123456789\n"));
   EXPECT_TRUE(token.matches("admin-token-0123456789"));
   EXPECT_FALSE(token.matches("admin-token-012345678"));

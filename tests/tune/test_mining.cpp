@@ -9,7 +9,7 @@
 
 using namespace memembed;
 using memembed::testing::fixture_dir;
-using memembed::testing::temp_dir;
+using memembed::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -23,7 +23,8 @@ float dot(const float* a, const float* b, size_t dim) {
 TEST(Mining, FilterHoldsAndSlotsAddUp) {
   const fs::path model = fixture_dir("static-glove-25d");
   MEMEMBED_REQUIRE_SHARED(model);
-  const fs::path dir = temp_dir("mine");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   memembed::testing::prepare_training_data(dir, 12, 8);
 
   // GloVe means of sentences from one template are all alike (cosine ~0.99): at 0.95 the filter
