@@ -49,17 +49,6 @@ inline void write_file(const std::filesystem::path& path, const std::string& con
   std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
 }
 
-// A fresh empty directory named after the current test and `name`, kept after the test so that a
-// failure can be inspected (TempDir removes its directory; use it when nothing needs keeping).
-inline std::filesystem::path temp_dir(const std::string& name) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("memembed_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 // A fresh empty directory under the system temp dir, removed with everything in it when the
 // object goes away. Unique per object (mkdtemp), so tests may run in parallel.
 class TempDir {

@@ -19,6 +19,7 @@
 // malformed registry or evidence files) throws memembed::Error naming the problem and its place.
 #pragma once
 
+#include "memembed/bench_record.h"
 #include "memembed/json_io.h"
 #include "memembed/memory_type.h"
 
@@ -78,15 +79,8 @@ struct TypeScore {
   int datasets = 0;    // measured: how many datasets were averaged
 };
 
-// Throughput measured by `memembed bench` on the user's machine.
-struct Throughput {
-  double texts_per_second = 0;
-  double tokens_per_second = 0;
-  double peak_rss_bytes = 0;
-  double mean_tokens_per_text = 0;
-  int threads = 0;
-  std::string device = "cpu";
-  std::string precision = "f32";  // of the linear layers when measured (bench --precision)
+// Throughput measured by `memembed bench` on the user's machine (its --json record).
+struct Throughput : BenchRecord {
   std::string source;  // the bench file
   // An endpoint's bench (query_latency_ms): single-text request latency, p50 and p99 in ms.
   std::optional<double> query_p50_ms;

@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "endpoint_options.h"
 #include "precision_option.h"
+#include "memembed/bench_record.h"
 #include "memembed/embed.h"
 #include "memembed/error.h"
 #include "memembed/json_io.h"
@@ -96,24 +97,27 @@ std::pair<double, double> agreement(const embed::Embeddings& a, const embed::Emb
   return {smallest, a.rows > 0 ? total / static_cast<double>(a.rows) : 1.0};
 }
 
-Json contender_report(const Contender& c, double ceiling, const Contender& baseline) {
+// One precision's entry of the report: its bench record (memembed/bench_record.h, the part
+// `recommend --bench` reads) and the measurements behind it.
+Json contender_report(const Contender& c, double ceiling, const Contender& baseline, BenchRecord record) {
   const embed::EncodeStats& stats = c.best;
   const double achieved = stats.flops / stats.seconds / 1e9;
   const model::PrecisionPlan& plan = c.encoder->precision();
   const auto [min_cosine, mean_cosine] = agreement(c.vectors, baseline.vectors);
-  return {
-      {"precision", to_string(plan.requested)},
+  record.texts_per_second = static_cast<double>(stats.texts) / stats.seconds;
+  record.tokens_per_second = static_cast<double>(stats.tokens) / stats.seconds;
+  record.mean_tokens_per_text = static_cast<double>(stats.tokens) / static_cast<double>(stats.texts);
+  record.precision = to_string(plan.requested);
+  Json report = to_json(record);
+  report.update({
       {"precision_effective", to_string(plan.effective)},
       {"precision_kernel", plan.kernel},
       {"precision_notice", plan.notice},
       {"texts", stats.texts},
       {"tokens", stats.tokens},
-      {"mean_tokens_per_text", static_cast<double>(stats.tokens) / static_cast<double>(stats.texts)},
       {"batches", stats.batches},
       {"seconds", stats.seconds},
       {"load_seconds", c.load_seconds},
-      {"texts_per_second", static_cast<double>(stats.texts) / stats.seconds},
-      {"tokens_per_second", static_cast<double>(stats.tokens) / stats.seconds},
       {"speedup_vs_baseline", baseline.best.seconds / stats.seconds},
       {"min_cosine_vs_baseline", min_cosine},
       {"mean_cosine_vs_baseline", mean_cosine},
@@ -121,7 +125,8 @@ Json contender_report(const Contender& c, double ceiling, const Contender& basel
       {"sgemm_ceiling_gflops", ceiling},
       {"fraction_of_sgemm", achieved / ceiling},
       {"padding_waste", 1.0 - static_cast<double>(stats.tokens) / static_cast<double>(stats.padded_tokens)},
-  };
+  });
+  return report;
 }
 
 Json latency_json(const provider::LatencySummary& latency) {
@@ -228,22 +233,23 @@ void run_bench(const BenchArguments& args) {
   }
 
   const Contender& baseline = contenders.front();
-  // The top level is the first precision's record (the schema `recommend --bench` reads), the
+  BenchRecord machine;  // what every precision's record shares
+  machine.model = first.model_name();
+  machine.model_dir = args.model;
+  machine.threads = model::compute_threads();
+  machine.peak_rss_bytes = static_cast<double>(peak_rss);
+  // The top level is the first precision's record (the one `recommend --bench` reads), the
   // others follow under "precisions", each with its speed-up over the first.
-  Json report = contender_report(baseline, ceiling, baseline);
+  Json report = contender_report(baseline, ceiling, baseline, machine);
   report.update({
-      {"model", first.model_name()},
-      {"model_dir", args.model},
       {"architecture", first.model().architecture()},
       {"workload", args.workload.empty() ? fmt::format("synthetic(count={}, seed={})", args.texts, args.seed) : args.workload},
-      {"threads", model::compute_threads()},
       {"batch_policy", fmt::format("length-sorted, <= {} texts and <= {} padded tokens per batch, max_seq_length {}",
                                    options.max_batch_size, options.max_batch_tokens, first.max_seq_length())},
       {"repeats", args.repeats},
-      {"peak_rss_bytes", peak_rss},
   });
   Json all = Json::array();
-  for (const Contender& c : contenders) all.push_back(contender_report(c, ceiling, baseline));
+  for (const Contender& c : contenders) all.push_back(contender_report(c, ceiling, baseline, machine));
   report["precisions"] = all;
 
   const embed::EncodeStats& stats = baseline.best;

@@ -40,6 +40,8 @@ Json read_json_file(const fs::path& path) {
     return Json::parse(content);
   } catch (const Json::parse_error& e) {
     throw invalid_input("{}: malformed JSON at byte {}: {}", path.string(), e.byte, e.what());
+  } catch (const Json::exception& e) {  // a number beyond double's range (out_of_range.406)
+    throw invalid_input("{}: malformed JSON: {}", path.string(), e.what());
   }
 }
 
@@ -90,6 +92,8 @@ void for_each_jsonl(const fs::path& path, const std::function<void(const Json&, 
     } catch (const Json::parse_error& e) {
       throw invalid_input("{}:{}: malformed JSON at column {}: {}", path.string(), number, e.byte,
                           e.what());
+    } catch (const Json::exception& e) {  // a number beyond double's range (out_of_range.406)
+      throw invalid_input("{}:{}: malformed JSON: {}", path.string(), number, e.what());
     }
     on_line(value, number);
   }

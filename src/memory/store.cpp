@@ -528,7 +528,7 @@ size_t MemoryStore::import_jsonl(std::istream& in, std::string_view where) {
     Json json;
     try {
       json = Json::parse(line);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
       throw invalid_input("{}: not valid JSON ({})", at, e.what());
     }
     MemoryWrite write;

@@ -94,7 +94,7 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : path_(path) {
     try {
       header = Json::parse(reinterpret_cast<const char*>(bytes + 8),
                            reinterpret_cast<const char*>(bytes + 8 + header_length));
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
       throw invalid_input("{}: bad header: not valid JSON ({})", where, e.what());
     }
     if (!header.is_object()) throw invalid_input("{}: bad header: expected a JSON object", where);

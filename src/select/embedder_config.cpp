@@ -189,7 +189,10 @@ EmbedderConfig embedder_config_from_json(const Json& document, const std::string
   for (const char* category : kConfigCategories) config.query_instructions[category] = std::nullopt;
   if (const auto it = document.find("query_instructions"); it != document.end() && !it->is_null()) {
     if (!it->is_object()) throw invalid_input("{}: \"query_instructions\" must be an object", where);
-    for (const auto& [category, value] : it->items()) {
+    for (const auto& item : it->items()) {
+      // Named, not structured bindings: a lambda below captures the key (C++17, clang).
+      const std::string& category = item.key();
+      const Json& value = item.value();
       const std::string field = "query_instructions." + category;
       if (category == "WORKING")
         throw invalid_input("{}: {}: WORKING memories stay in context and are never embedded", where, field);

@@ -1,10 +1,12 @@
 #include "memembed/error.h"
 #include "memembed/json_io.h"
-#include "memembed/precision.h"
+#include "memembed/lmeb_aggregation.h"
+#include "memembed/memory_type.h"
 #include "memembed/select.h"
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <system_error>
 #include <tuple>
@@ -20,9 +22,8 @@ struct SubsetScore {
   std::optional<double> recall10;
 };
 
-// model -> setting -> memory type -> dataset -> subset -> score
-using Tree = std::map<std::string,
-                      std::map<int, std::map<int, std::map<std::string, std::map<std::string, SubsetScore>>>>>;
+// model -> setting -> (memory type, dataset, subset) -> score
+using Tree = std::map<std::string, std::map<int, std::map<std::tuple<MemoryType, std::string, std::string>, SubsetScore>>>;
 
 Instructions parse_setting(const std::string& text, const std::string& where) {
   if (text == "on") return Instructions::On;
@@ -87,7 +88,7 @@ void read_subset(const fs::path& file, const fs::path& results_dir, Tree& tree) 
   }
   score.ndcg10 /= static_cast<double>(entries.size());
   if (recall_count == entries.size()) score.recall10 = recall_sum / static_cast<double>(recall_count);
-  tree[model][static_cast<int>(setting)][static_cast<int>(type)][dataset][subset] = score;
+  tree[model][static_cast<int>(setting)][{type, dataset, subset}] = score;
 }
 
 }  // namespace
@@ -114,62 +115,42 @@ void merge_eval_results(Registry& registry, const fs::path& dir) {
   Tree tree;
   for (const fs::path& file : files) read_subset(file, results, tree);
 
-  // LMEB's aggregation: unweighted mean of subsets per dataset, of datasets per memory type.
+  // LMEB's aggregation of each model's subsets, per instruction setting.
   for (const auto& [model_name, settings] : tree) {
     ModelInfo& model = registry.entry_for(model_name);
-    for (const auto& [setting, types] : settings) {
-      for (const auto& [type, datasets] : types) {
-        double ndcg_sum = 0;
-        double recall_sum = 0;
-        bool recall_complete = true;
-        for (const auto& [dataset, subsets] : datasets) {
-          double dataset_ndcg = 0;
-          double dataset_recall = 0;
-          for (const auto& [subset, score] : subsets) {
-            dataset_ndcg += score.ndcg10;
-            if (score.recall10) dataset_recall += *score.recall10;
-            else recall_complete = false;
-          }
-          ndcg_sum += dataset_ndcg / static_cast<double>(subsets.size());
-          recall_sum += dataset_recall / static_cast<double>(subsets.size());
-        }
-        const double count = static_cast<double>(datasets.size());
+    for (const auto& [setting, subsets] : settings) {
+      // R_cap@10 of a memory type only when every one of its subsets reported it.
+      std::vector<LmebSubsetScore> ndcg, recall;
+      std::set<std::string> recall_incomplete;
+      for (const auto& [key, score] : subsets) {
+        const auto& [type, dataset, subset] = key;
+        ndcg.push_back({lmeb_name(type), dataset, score.ndcg10});
+        if (score.recall10) recall.push_back({lmeb_name(type), dataset, *score.recall10});
+        else recall_incomplete.insert(lmeb_name(type));
+      }
+      const LmebAggregate recall_means = aggregate_lmeb(recall);
+      for (const LmebTypeScore& type : aggregate_lmeb(ndcg).types) {
         TypeScore merged;
-        merged.ndcg10 = 100.0 * ndcg_sum / count;
-        if (recall_complete) merged.recall10 = 100.0 * recall_sum / count;
+        merged.ndcg10 = 100.0 * type.value;
+        if (!recall_incomplete.count(type.memory_type)) {
+          for (const LmebTypeScore& r : recall_means.types) {
+            if (r.memory_type == type.memory_type) merged.recall10 = 100.0 * r.value;
+          }
+        }
         merged.measured = true;
         merged.source = dir.string();
-        merged.datasets = static_cast<int>(datasets.size());
-        model.scores[setting][type] = merged;
+        merged.datasets = static_cast<int>(type.datasets);
+        model.scores[setting][static_cast<int>(parse_memory_type(type.memory_type))] = merged;
       }
     }
   }
 }
 
 void merge_bench(Registry& registry, const fs::path& file) {
+  Throughput throughput;
   const std::string where = file.string();
   const Json document = read_json_file(file);
-  if (!document.is_object()) throw invalid_input("{}: expected a JSON object from `memembed bench --json`", where);
-  const std::string model_name = require_string(document, "model", where);
-  const std::optional<std::string> model_dir = optional_string(document, "model_dir", where);
-
-  Throughput throughput;
-  const auto positive = [&](const char* field) {
-    const double value = require_number(document, field, where);
-    if (!(value > 0)) throw invalid_input("{}: \"{}\" must be greater than zero, got {}", where, field, value);
-    return value;
-  };
-  throughput.texts_per_second = positive("texts_per_second");
-  throughput.tokens_per_second = positive("tokens_per_second");
-  throughput.peak_rss_bytes = positive("peak_rss_bytes");
-  throughput.mean_tokens_per_text = positive("mean_tokens_per_text");
-  throughput.threads = static_cast<int>(positive("threads"));
-  const std::string device = optional_string(document, "device", where).value_or("cpu");
-  if (device == "cpu") throughput.device = "cpu";
-  else if (device == "cuda" || device == "gpu") throughput.device = "cuda";
-  else throw invalid_input("{}: \"device\" must be \"cpu\" or \"cuda\", got \"{}\"", where, device);
-  throughput.precision =
-      to_string(parse_precision(optional_string(document, "precision", where).value_or("f32"), where + ": precision"));
+  static_cast<BenchRecord&>(throughput) = read_bench_record(document, where);
   throughput.source = where;
   if (const auto latency = document.find("query_latency_ms"); latency != document.end() && !latency->is_null()) {
     const std::string field = where + ": query_latency_ms";
@@ -181,9 +162,9 @@ void merge_bench(Registry& registry, const fs::path& file) {
   }
 
   // Bench names the model as the user passed it; the directory name often carries the real id.
-  const ModelInfo* known = registry.find(model_name);
-  if (!known && model_dir) known = registry.find(*model_dir);
-  ModelInfo& model = known ? registry.entry_for(known->id) : registry.entry_for(model_name);
+  const ModelInfo* known = registry.find(throughput.model);
+  if (!known && !throughput.model_dir.empty()) known = registry.find(throughput.model_dir);
+  ModelInfo& model = known ? registry.entry_for(known->id) : registry.entry_for(throughput.model);
   model.throughput = throughput;
 }
 

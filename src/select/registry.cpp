@@ -443,12 +443,8 @@ Json to_json(const ModelInfo& model) {
   }
   Json throughput = nullptr;
   if (model.throughput) {
-    const Throughput& t = *model.throughput;
-    throughput = {{"texts_per_second", t.texts_per_second}, {"tokens_per_second", t.tokens_per_second},
-                  {"precision", t.precision},
-                  {"peak_rss_bytes", t.peak_rss_bytes},     {"mean_tokens_per_text", t.mean_tokens_per_text},
-                  {"threads", t.threads},                   {"device", t.device},
-                  {"source", t.source}};
+    throughput = to_json(static_cast<const BenchRecord&>(*model.throughput));
+    throughput["source"] = model.throughput->source;
   }
   Json mteb = nullptr;
   if (model.mteb_retrieval) {

@@ -47,7 +47,7 @@ Json parse_json_body(const httplib::Request& request) {
   Json body;
   try {
     body = Json::parse(request.body);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw ApiError(400, "invalid_json", std::string("the request body is not valid JSON: ") + e.what());
   }
   if (!body.is_object()) throw ApiError(400, "invalid_json", "the request body must be a JSON object");

@@ -3,6 +3,7 @@
 #include "memembed/error.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace memembed::text {
 
@@ -60,11 +61,19 @@ std::vector<Item> parse_items(const Json& list, const JsonPlace& place, const Js
       const std::string name = string_field(entry["SpecialToken"], "id", at.field("SpecialToken"));
       Item item{Item::Kind::Special, {}};
       if (special_tokens.is_object() && special_tokens.contains(name)) {
-        const Json& ids = special_tokens[name]["ids"];
-        if (!ids.is_array()) {
+        // Looked up only after checking: nlohmann's const operator[] on a missing key reads freed
+        // memory (found by fuzz_tokenizer_json).
+        const Json& token = special_tokens[name];
+        if (!token.is_object() || !token.contains("ids") || !token["ids"].is_array()) {
           throw invalid_input("{}: special_tokens[\"{}\"].ids must be an array", place.describe(), name);
         }
-        for (const Json& id : ids) item.ids.push_back(id.get<TokenId>());
+        for (const Json& id : token["ids"]) {
+          if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
+            throw invalid_input("{}: special_tokens[\"{}\"].ids must hold token ids (0 to 2^31-1), got {}",
+                                place.describe(), name, id.dump());
+          }
+          item.ids.push_back(static_cast<TokenId>(id.get<int64_t>()));
+        }
       } else if (auto id = token_id(name)) {
         item.ids.push_back(*id);
       } else {

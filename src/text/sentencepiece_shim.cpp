@@ -5,6 +5,7 @@
 #include <sentencepiece_processor.h>
 
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,14 +27,14 @@ MEMEMBED_SPM_EXPORT int memembed_spm_abi_version(void) { return MEMEMBED_SPM_ABI
 
 MEMEMBED_SPM_EXPORT memembed_spm* memembed_spm_load(const char* path, memembed_spm_text error, void* context) {
   try {
-    auto* model = new memembed_spm;
+    // Owned until returned: Load may throw on a malformed model as well as report a status.
+    auto model = std::make_unique<memembed_spm>();
     const auto status = model->processor.Load(path);
     if (!status.ok()) {
       report(error, context, status.ToString());
-      delete model;
       return nullptr;
     }
-    return model;
+    return model.release();
   } catch (const std::exception& e) {
     report(error, context, e.what());
     return nullptr;

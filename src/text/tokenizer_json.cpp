@@ -14,6 +14,7 @@
 
 #include "memembed/error.h"
 
+#include <cstdint>
 #include <unordered_map>
 
 namespace memembed::text {
@@ -29,10 +30,11 @@ Vocab read_vocab(const Json& model, const JsonPlace& place) {
   std::vector<std::pair<std::string, TokenId>> entries;
   entries.reserve(vocab.size());
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer()) {
-      throw invalid_input("{}[\"{}\"] must be an integer id", place.field("vocab").describe(), it.key());
+    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > INT32_MAX) {
+      throw invalid_input("{}[\"{}\"] must be an integer id from 0 to 2^31-1, got {}", place.field("vocab").describe(),
+                          it.key(), it.value().dump());
     }
-    entries.emplace_back(it.key(), it.value().get<TokenId>());
+    entries.emplace_back(it.key(), static_cast<TokenId>(it.value().get<int64_t>()));
   }
   return Vocab(std::move(entries));
 }

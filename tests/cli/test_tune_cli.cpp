@@ -8,7 +8,7 @@
 using namespace memembed;
 using memembed::testing::fixture_dir;
 using memembed::testing::run_memembed;
-using memembed::testing::temp_dir;
+using memembed::testing::TempDir;
 using memembed::testing::write_file;
 namespace fs = std::filesystem;
 
@@ -34,7 +34,8 @@ void write_notes(const fs::path& dir) {
 TEST(TuneCli, RunWritesTheReportAndResumes) {
   const fs::path model = fixture_dir("static-glove-25d");
   MEMEMBED_REQUIRE_SHARED(model);
-  const fs::path dir = temp_dir("run");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   write_notes(dir / "docs");
   const std::string run = (dir / "run").string();
   const std::string arguments = "--quiet tune run --docs " + (dir / "docs").string() + " --base-model " + model.string() +
@@ -79,7 +80,8 @@ TEST(TuneCli, RunWritesTheReportAndResumes) {
 TEST(TuneCli, RunDirectoryMayNotOverlapItsInputs) {
   const fs::path model = fixture_dir("static-glove-25d");
   MEMEMBED_REQUIRE_SHARED(model);
-  const fs::path dir = temp_dir("overlap");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   write_notes(dir / "docs");
   const auto inside_docs = run_memembed("--quiet tune run --docs " + (dir / "docs").string() + " --base-model " +
                                         model.string() + " --out " + (dir / "docs" / "run").string());
@@ -91,7 +93,8 @@ TEST(TuneCli, RunDirectoryMayNotOverlapItsInputs) {
 TEST(TuneCli, DeployKeepsThePreviousConfigForRollback) {
   const fs::path model = fixture_dir("static-glove-25d");
   MEMEMBED_REQUIRE_SHARED(model);
-  const fs::path dir = temp_dir("deploy");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   const std::string config = (dir / "embedder.json").string();
   const auto first = run_memembed("--quiet tune deploy --config " + config + " --model " + model.string() +
                                   " --base-model " + model.string());

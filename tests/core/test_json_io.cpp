@@ -48,6 +48,27 @@ TEST(Jsonl, ReportsFileAndLineOfMalformedLine) {
   EXPECT_EQ(seen, 1u);
 }
 
+// nlohmann reports such a number as out_of_range, not parse_error (found by fuzz_lmeb_files and
+// fuzz_embedder_config: it escaped as an uncaught exception).
+TEST(Json, NumberBeyondDoubleRangeIsInvalidInputNamingTheFile) {
+  const fs::path file = write_temp("huge.json", "{\"max_seq_length\": 999E999}");
+  try {
+    read_json_file(file);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+    EXPECT_NE(std::string(e.what()).find("huge.json"), std::string::npos) << e.what();
+  }
+  const fs::path lines = write_temp("huge.jsonl", "{\"a\": 1}\n{\"a\": -1e400}\n");
+  try {
+    for_each_jsonl(lines, [](const Json&, size_t) {});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+    EXPECT_NE(std::string(e.what()).find("huge.jsonl:2"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Json, MissingFileIsNotFound) {
   try {
     read_json_file("/nonexistent/memembed.json");

@@ -15,12 +15,9 @@ namespace memembed::testing {
 using namespace memembed::memory;
 namespace fs = std::filesystem;
 
-void BackendConformance::SetUp() { dir_ = temp_dir("store"); }
+void BackendConformance::SetUp() { dir_ = temp_.path(); }
 
-void BackendConformance::TearDown() {
-  close();
-  fs::remove_all(dir_);
-}
+void BackendConformance::TearDown() { close(); }
 
 std::unique_ptr<MemoryBackend> BackendConformance::open_backend() { return GetParam().factory(dir_); }
 

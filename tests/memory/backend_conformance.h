@@ -14,6 +14,7 @@
 // called again with the same directory to check that data survives reopening.
 #pragma once
 
+#include "fixture_support.h"
 #include "memembed/memory.h"
 
 #include <gtest/gtest.h>
@@ -42,6 +43,7 @@ class BackendConformance : public ::testing::TestWithParam<BackendUnderTest> {
   memory::MemoryStore& store(std::shared_ptr<const memory::Embedder> embedder = nullptr);
   void close();
 
+  TempDir temp_;
   std::filesystem::path dir_;
   std::unique_ptr<memory::MemoryStore> store_;
 };

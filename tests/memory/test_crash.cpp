@@ -51,7 +51,8 @@ int kill_and_wait(pid_t pid) {
 }  // namespace
 
 TEST(CrashSafety, EveryAcknowledgedWriteSurvivesSigkill) {
-  const fs::path dir = temp_dir("writer");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   std::mt19937 random(20261130);
   std::vector<std::string> acknowledged;
   for (int round = 0; round < 3; ++round) {
@@ -91,7 +92,8 @@ TEST(CrashSafety, EveryAcknowledgedWriteSurvivesSigkill) {
 TEST(CrashSafety, AKilledReindexResumesToCompletionAndNeverLosesAMemory) {
   MEMEMBED_REQUIRE_SHARED(fixture_dir("bert-tiny"));
   MEMEMBED_REQUIRE_SHARED(fixture_dir("bert-tiny-cls"));
-  const fs::path dir = temp_dir("reindex");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   const std::string old_model = fixture_dir("bert-tiny").string(), new_model = fixture_dir("bert-tiny-cls").string();
   const size_t memories = 400;
   {

@@ -12,7 +12,8 @@ Json json_of(const CommandResult& r) {
 }  // namespace
 
 TEST(MemoryCli, AddSearchGetUpdateCountPublishDelete) {
-  const auto dir = temp_dir("store").string();
+  const TempDir dir_temp;
+  const auto dir = dir_temp.path().string();
   const std::string data = " --data " + dir;
   const std::string id = json_of(run_memembed("memory add" + data +
                                               " --agent alice --category procedural --tag ops --content "
@@ -50,7 +51,8 @@ TEST(MemoryCli, AddSearchGetUpdateCountPublishDelete) {
 }
 
 TEST(MemoryCli, BadInputExitsWithAMessageAndStoresNothing) {
-  const auto dir = temp_dir("bad").string();
+  const TempDir dir_temp;
+  const auto dir = dir_temp.path().string();
   const std::string data = " --data " + dir + " --agent a";
   auto r = run_memembed("memory add" + data + " --category WORKING --content scratch");
   EXPECT_EQ(r.exit_code, 3);
@@ -70,7 +72,8 @@ TEST(MemoryCli, BadInputExitsWithAMessageAndStoresNothing) {
 }
 
 TEST(MemoryCli, ASecondProcessIsRefusedWhileTheStoreIsOpen) {
-  const auto dir = temp_dir("locked");
+  const TempDir dir_temp;
+  const auto dir = dir_temp.path();
   auto held = memory::open_sqlite_backend(dir);
   const auto r = run_memembed("memory count --data " + dir.string() + " --agent a");
   EXPECT_EQ(r.exit_code, 6);
@@ -79,7 +82,8 @@ TEST(MemoryCli, ASecondProcessIsRefusedWhileTheStoreIsOpen) {
 }
 
 TEST(MemoryCli, ExportImportRoundTrip) {
-  const auto a = temp_dir("a").string(), b = temp_dir("b").string();
+  const TempDir a_temp, b_temp;
+  const auto a = a_temp.path().string(), b = b_temp.path().string();
   json_of(run_memembed("memory add --data " + a + " --agent x --content 'first memory' --tag t"));
   json_of(run_memembed("memory add --data " + a + " --agent y --content 'second memory' --expires-at +1d"));
   ASSERT_EQ(run_memembed("memory export --data " + a + " --output " + a + "/export.jsonl").exit_code, 0);

@@ -16,7 +16,8 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, BackendConformance,
                          backend_name);
 
 TEST(SqliteBackend, ASecondOpenOfTheSameDirectoryIsRefused) {
-  const auto dir = temp_dir("locked");
+  const TempDir dir_temp;
+  const auto dir = dir_temp.path();
   auto first = open_sqlite_backend(dir);
   try {
     open_sqlite_backend(dir);
@@ -31,7 +32,8 @@ TEST(SqliteBackend, ASecondOpenOfTheSameDirectoryIsRefused) {
 }
 
 TEST(SqliteBackend, UsesWalWithFullSync) {
-  const auto dir = temp_dir("pragmas");
+  const TempDir dir_temp;
+  const auto dir = dir_temp.path();
   open_sqlite_backend(dir).reset();
   EXPECT_TRUE(std::filesystem::exists(dir / "memories.db"));
   // journal_mode is persistent in the file: a fresh connection sees WAL.
@@ -46,7 +48,8 @@ TEST(SqliteBackend, UsesWalWithFullSync) {
 }
 
 TEST(SqliteBackend, ANonDatabaseFileIsAClearError) {
-  const auto dir = temp_dir("garbage");
+  const TempDir dir_temp;
+  const auto dir = dir_temp.path();
   write_file(dir / "memories.db", std::string(4096, 'x'));
   try {
     open_sqlite_backend(dir);

@@ -12,7 +12,7 @@
 using namespace memembed;
 using memembed::testing::fixture_dir;
 using memembed::testing::max_abs_diff;
-using memembed::testing::temp_dir;
+using memembed::testing::TempDir;
 using memembed::testing::write_file;
 namespace fs = std::filesystem;
 
@@ -52,7 +52,8 @@ class StaticEmbedding : public ::testing::Test {
 
   // A model2vec directory holding the fixture's table and tokenizer.
   fs::path make_model2vec(bool normalize) {
-    const fs::path dir = temp_dir(normalize ? "model2vec" : "model2vec_raw");
+    const fs::path dir = temp_ / (normalize ? "model2vec" : "model2vec_raw");
+    fs::create_directories(dir);
     const model::SafetensorsFile source(source_ / "0_StaticEmbedding" / "model.safetensors");
     model::write_safetensors(dir / "model.safetensors",
                              {{"embeddings", source.read_float32(*source.find("embedding.weight"))}});
@@ -62,6 +63,7 @@ class StaticEmbedding : public ::testing::Test {
     return dir;
   }
 
+  TempDir temp_;
   fs::path source_;
   Json expected_;
 };
@@ -98,7 +100,8 @@ TEST_F(StaticEmbedding, EmptyTextIsTheZeroVector) {
 
 TEST_F(StaticEmbedding, SavesInTheSentenceTransformersLayout) {
   const auto model = model::SentenceTransformer::load(source_);
-  const fs::path saved = temp_dir("saved");
+  const TempDir saved_temp;
+  const fs::path saved = saved_temp.path();
   model->save(saved);
   const model::SafetensorsFile weights(saved / "0_StaticEmbedding" / "model.safetensors");
   ASSERT_NE(weights.find("embedding.weight"), nullptr);
@@ -150,7 +153,8 @@ TEST_F(StaticEmbedding, Model2VecNormalizeFlagDecidesTheNormalizeStage) {
 
 TEST_F(StaticEmbedding, Model2VecSavesBackInItsLayout) {
   const auto model = model::SentenceTransformer::load(make_model2vec(true));
-  const fs::path saved = temp_dir("saved_m2v");
+  const TempDir saved_temp;
+  const fs::path saved = saved_temp.path();
   model->save(saved);
   const model::SafetensorsFile weights(saved / "model.safetensors");
   EXPECT_NE(weights.find("embeddings"), nullptr);

@@ -91,6 +91,34 @@ TEST(TokenizerFiles, UnknownModelTypeListsTheKnownOnes) {
   EXPECT_NE(message.find("model.type"), std::string::npos) << message;
 }
 
+// Found by fuzz_tokenizer_json: a TemplateProcessing special token without "ids" read freed
+// memory, one with non-integer ids escaped as a JSON type error, and a single vocabulary id of
+// 2^31-1 allocated a 64 GiB table.
+TEST(TokenizerFiles, CraftedIdsAreInvalidInputNotACrashOrAHugeTable) {
+  TempDir dir;
+  Json document = small_wordpiece(100);
+  document["post_processor"] = {{"type", "TemplateProcessing"},
+                                {"single", Json::array({{{"SpecialToken", {{"id", "[CLS]"}}}},
+                                                        {{"Sequence", {{"id", "A"}}}}})},
+                                {"pair", Json::array({{{"Sequence", {{"id", "A"}}}}, {{"Sequence", {{"id", "B"}}}}})},
+                                {"special_tokens", {{"[CLS]", {{"id", "[CLS]"}}}}}};
+  Error e = expect_error([&] { load_json(dir, document); });
+  EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+  EXPECT_NE(std::string(e.what()).find("special_tokens[\"[CLS]\"].ids"), std::string::npos) << e.what();
+  document["post_processor"]["special_tokens"]["[CLS]"]["ids"] = Json::array({"two"});
+  e = expect_error([&] { load_json(dir, document); });
+  EXPECT_NE(std::string(e.what()).find("token ids"), std::string::npos) << e.what();
+
+  Json sparse = small_wordpiece(100);
+  sparse["model"]["vocab"]["far"] = 2147483647;
+  e = expect_error([&] { load_json(dir, sparse); });
+  EXPECT_EQ(e.kind(), ErrorKind::InvalidInput);
+  EXPECT_NE(std::string(e.what()).find("2147483647"), std::string::npos) << e.what();
+  sparse["model"]["vocab"]["far"] = 4294967296 + 5;  // would wrap to id 5
+  e = expect_error([&] { load_json(dir, sparse); });
+  EXPECT_NE(std::string(e.what()).find("vocab[\"far\"]"), std::string::npos) << e.what();
+}
+
 TEST(TokenizerFiles, MissingVocabAndBrokenFieldsAreNamed) {
   TempDir dir;
   Json no_vocab = small_wordpiece(100);

@@ -8,7 +8,7 @@
 #include <set>
 
 using namespace memembed;
-using memembed::testing::temp_dir;
+using memembed::testing::TempDir;
 using memembed::testing::write_documents;
 using memembed::testing::write_file;
 namespace fs = std::filesystem;
@@ -25,7 +25,8 @@ std::string error_of(const std::function<void()>& body) {
 }
 
 TEST(Chunking, IdsAreStableAndFollowTheSource) {
-  const fs::path dir = temp_dir("docs");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   write_file(dir / "policies" / "travel policy.md", "# Travel\n\nBook trains early.\n\nHotels need approval.\n");
   write_file(dir / "readme.txt", "One short note.");
   write_file(dir / "image.png", "not text");
@@ -42,7 +43,8 @@ TEST(Chunking, IdsAreStableAndFollowTheSource) {
 }
 
 TEST(Chunking, CorpusRecordsKeepTheirIdsAndTurnsAreRecognised) {
-  const fs::path dir = temp_dir("corpus");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   write_file(dir / "corpus.jsonl",
              R"({"id": "d1", "title": "Greeting", "text": "[1:56 pm on 8 May, 2023] Caroline: Hey Mel!"})" "\n"
              R"({"id": "d2", "title": "", "text": "one two three four five six seven"})" "\n");
@@ -64,7 +66,8 @@ TEST(Chunking, CorpusRecordsKeepTheirIdsAndTurnsAreRecognised) {
 }
 
 TEST(Chunking, BadInputNamesTheProblem) {
-  const fs::path dir = temp_dir("bad");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   write_file(dir / "a.jsonl", R"({"id": "x", "text": "a"})" "\n" R"({"id": "x", "text": "b"})" "\n");
   EXPECT_NE(error_of([&] { tune::load_chunks({dir / "a.jsonl"}); }).find("chunk id \"x\" occurs twice"), std::string::npos);
   write_file(dir / "b.jsonl", R"({"id": "x", "text": "a"})" "\n" R"({"id": "y"})" "\n");
@@ -75,9 +78,11 @@ TEST(Chunking, BadInputNamesTheProblem) {
 }
 
 TEST(Generation, HeldOutSetIsABeirFolderThatEvalScores) {
-  const fs::path docs = temp_dir("docs");
+  const TempDir docs_temp;
+  const fs::path docs = docs_temp.path();
   write_documents(docs, 10, 6);
-  const fs::path out = temp_dir("out");
+  const TempDir out_temp;
+  const fs::path out = out_temp.path();
   tune::GenerateOptions options;
   options.docs = {docs};
   options.data_dir = out / "data";
@@ -115,7 +120,8 @@ TEST(Generation, HeldOutSetIsABeirFolderThatEvalScores) {
 }
 
 TEST(Generation, DialogueTurnsRelateToTheirNeighbours) {
-  const fs::path dir = temp_dir("dialogue");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   std::string corpus;
   for (int i = 0; i < 6; ++i) {
     corpus += fmt::format(R"({{"id": "c_{}", "title": "", "text": "[1:56 pm on 8 May, 2023] Caroline: we planned the school concert and the music festival number {}"}})", i, i) + "\n";

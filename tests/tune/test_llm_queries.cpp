@@ -15,7 +15,7 @@
 #include <thread>
 
 using namespace memembed;
-using memembed::testing::temp_dir;
+using memembed::testing::TempDir;
 using memembed::testing::write_file;
 namespace fs = std::filesystem;
 
@@ -79,7 +79,8 @@ TEST(LlmQueries, RetriesThenCachesTheAnswer) {
   FakeChatEndpoint endpoint;
   endpoint.failures_before_success_ = 2;
   ::setenv("MEMEMBED_TEST_LLM_KEY", "secret-key", 1);
-  const fs::path cache = temp_dir("cache");
+  const TempDir cache_temp;
+  const fs::path cache = cache_temp.path();
   tune::LlmQueryWriter writer(options_for(endpoint, cache));
   const auto queries = writer.queries("Hotel bookings need approval from a manager.");
   EXPECT_EQ(queries, (std::vector<std::string>{"When is the billing run?", "Who approves hotel bookings?"}));
@@ -122,7 +123,8 @@ TEST(LlmQueries, ClientErrorsFailAtOnceNamingTheStatus) {
 
 TEST(LlmQueries, PromptFileMustHaveTheChunkPlaceholder) {
   FakeChatEndpoint endpoint;
-  const fs::path dir = temp_dir("prompt");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   write_file(dir / "prompt.txt", "Write queries.");
   auto options = options_for(endpoint, "");
   options.prompt_file = dir / "prompt.txt";

@@ -11,6 +11,7 @@
 
 using namespace memembed;
 using memembed::testing::fixture_dir;
+using memembed::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -24,8 +25,8 @@ float dot(const float* a, const float* b, size_t dim) {
 TEST(Mining, FilterHoldsAndSlotsAddUp) {
   const fs::path model = fixture_dir("static-glove-25d");
   MEMEMBED_REQUIRE_SHARED(model);
-  const memembed::testing::TempDir temp;
-  const fs::path dir = temp.path();
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   memembed::testing::prepare_training_data(dir, 12, 8);
 
   // GloVe means of sentences from one template are all alike (cosine ~0.99): at 0.95 the filter
@@ -70,7 +71,7 @@ TEST(Mining, FilterHoldsAndSlotsAddUp) {
 TEST(Mining, TwoRanksMineWhatOneProcessMines) {
   const fs::path model = fixture_dir("static-glove-25d");
   MEMEMBED_REQUIRE_SHARED(model);
-  const memembed::testing::TempDir dir;
+  const TempDir dir;
   memembed::testing::prepare_training_data(dir.path() / "single", 12, 9);  // 9: shares of unequal size
   for (const char* rank : {"rank0", "rank1"}) fs::copy(dir.path() / "single", dir.path() / rank, fs::copy_options::recursive);
 

@@ -22,7 +22,7 @@ extern char** environ;
 
 using namespace memembed;
 using memembed::testing::fixture_dir;
-using memembed::testing::temp_dir;
+using memembed::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -32,7 +32,7 @@ class Training : public ::testing::Test {
   void SetUp() override {
     model_ = fixture_dir("static-glove-25d");
     MEMEMBED_REQUIRE_SHARED(model_);
-    dir_ = temp_dir("train");
+    dir_ = temp_.path();
     memembed::testing::prepare_training_data(dir_, 8, 8, model_);
   }
 
@@ -68,6 +68,7 @@ class Training : public ::testing::Test {
   static double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
   fs::path model_;
+  TempDir temp_;  // outlives the members declared after it
   fs::path dir_;
 };
 
@@ -159,7 +160,8 @@ at::Tensor embed_texts(const model::SentenceTransformer& model, const std::vecto
 TEST(TransformerTraining, BertTrainsAndItsExportReloadsExactly) {
   const fs::path base = fixture_dir("bert-tiny");
   MEMEMBED_REQUIRE_SHARED(base);
-  const fs::path dir = temp_dir("bert");
+  const TempDir dir_temp;
+  const fs::path dir = dir_temp.path();
   memembed::testing::prepare_training_data(dir, 6, 6, base, 40);
   tune::TrainOptions options;
   options.data_dir = dir / "data";
