@@ -17,6 +17,7 @@ packages=(
   libgloo-dev
   libdnnl-dev
   python3
+  python3-torch  # bench/tune: the PyTorch side of the training-step comparison
 )
 command -v npm > /dev/null || packages+=(nodejs npm)  # the openai npm client check (tests/server)
 
