@@ -302,6 +302,15 @@ Server::Server(ServeOptions options, ServiceLoader loader) : impl_(std::make_uni
   http.set_read_timeout(30, 0);
   http.set_write_timeout(30, 0);
   http.set_tcp_nodelay(true);
+  // A request with neither Content-Length nor Transfer-Encoding has an empty body (RFC 9112 6.3),
+  // as `curl -X POST URL` sends it; cpp-httplib 0.11 instead fails to read a body for POST and
+  // DELETE (400). Saying so before it reads makes the bodyless admin calls work.
+  http.set_pre_routing_handler([](const httplib::Request& request, httplib::Response&) {
+    if (!request.has_header("Content-Length") && !request.has_header("Transfer-Encoding")) {
+      const_cast<httplib::Request&>(request).headers.emplace("Content-Length", "0");  // httplib's own, non-const object
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   // Unrouted paths and bodies over the limit reach here without a body: answer JSON like the rest.
   http.set_error_handler(httplib::Server::HandlerWithResponse([&service](const httplib::Request& request,
                                                                          httplib::Response& response) {

@@ -2,12 +2,37 @@
 // both backends: status codes, JSON errors, agent isolation, shared knowledge, admin, metrics.
 #include "serve_test_support.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmath>
 
 namespace memembed::testing {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The status line of `request` sent as it is, over a fresh connection (a client library adds
+// headers of its own, e.g. Content-Length: 0, that `curl -X POST URL` does not send).
+std::string raw_status_line(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
+      ::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+    char buffer[512];
+    for (ssize_t n; reply.find("\r\n") == std::string::npos && (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) {
+      reply.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return reply.substr(0, reply.find("\r\n"));
+}
 
 class ServeHttpTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -263,6 +288,11 @@ TEST_P(ServeHttpTest, AdminApiNeedsItsTokenAndReindexSwitchesTheModel) {
   EXPECT_NE(switched.body["fingerprint"], old_fingerprint);
   Reply found = http.post("/memories/search", {{"agent_id", "a"}, {"text", "gardening"}, {"limit", 50}});
   EXPECT_EQ(found.body["results"].size(), 20u) << found.text;
+
+  // A POST with no body and no Content-Length (`curl -X POST URL`) reaches its route.
+  EXPECT_EQ(raw_status_line(server_->port(), "POST /admin/memory/fine-tune/cancel HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                             "Authorization: Bearer admin-token-0123456789abcdef\r\n\r\n"),
+            "HTTP/1.1 501 Not Implemented");  // fine-tuning is off on this server
 }
 
 TEST_P(ServeHttpTest, WithoutAModelSearchIsBm25AndEmbeddingsAreUnavailable) {
