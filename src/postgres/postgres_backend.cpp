@@ -33,6 +33,9 @@ using memory::VectorWrite;
 // Advisory lock keys ("memembed" schema creation, reindex).
 constexpr int64_t kSchemaLockKey = 0x6d656d5f73636865;
 constexpr int64_t kReindexLockKey = 0x6d656d5f72656978;
+// Held (per transaction) while a vector set becomes active: servers opening one empty database at
+// once would otherwise both insert an active set, and the second would fail on the unique index.
+constexpr int64_t kActiveSetLockKey = 0x6d656d5f61637476;
 constexpr int64_t kIndexLockKey = 0x6d656d5f696e6400;  // + the vector set's id
 constexpr int kStatsShards = 16;
 // pgvector indexes `vector` columns of at most 2000 dimensions; larger sets are searched exactly.
@@ -567,8 +570,14 @@ class PostgresBackend : public memory::MemoryBackend {
   }
 
   int64_t create_vector_set(const ModelIdentity& model, VectorSetState state) override {
-    const int64_t id = in_transaction(pool_, [&](PgConnection& conn) {
+    const int64_t id = in_transaction(pool_, [&](PgConnection& conn) -> int64_t {
       if (state == VectorSetState::Active) {
+        conn.run("SELECT pg_advisory_xact_lock($1)", {std::to_string(kActiveSetLockKey)});
+        // Another process adopted the same model first: that set is this one.
+        const PgResult adopted = conn.run(
+            "SELECT id FROM memembed_vector_sets WHERE state = 'active' AND fingerprint = $1 AND dims = $2",
+            {model.fingerprint, std::to_string(model.dims)});
+        if (adopted.rows() > 0) return adopted.integer(0, 0);
         conn.run("UPDATE memembed_vector_sets SET state = 'retired' WHERE state = 'active'");
         notify_switch(conn);
       }
@@ -599,6 +608,7 @@ class PostgresBackend : public memory::MemoryBackend {
   void set_vector_set_state(int64_t set_id, VectorSetState state) override {
     in_transaction(pool_, [&](PgConnection& conn) {
       if (state == VectorSetState::Active) {
+        conn.run("SELECT pg_advisory_xact_lock($1)", {std::to_string(kActiveSetLockKey)});
         conn.run("UPDATE memembed_vector_sets SET state = 'retired' WHERE state = 'active' AND id <> $1",
                  {std::to_string(set_id)});
         notify_switch(conn);

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace memembed::testing {
 namespace {
@@ -160,6 +161,32 @@ TEST(PostgresBackend, OnlyOneProcessHoldsTheReindexLock) {
   EXPECT_FALSE(postgres::try_lock_reindex(url));
   first.reset();
   EXPECT_TRUE(postgres::try_lock_reindex(url));
+}
+
+TEST(PostgresBackend, ProcessesAdoptingTheSameModelAtOnceShareOneActiveSet) {
+  // Several servers opening one empty database at the same moment each make the model active.
+  for (int round = 0; round < 5; ++round) {
+    const std::string url = test_database();
+    std::vector<std::unique_ptr<memory::MemoryBackend>> backends;
+    for (int i = 0; i < 4; ++i) backends.push_back(postgres::open_postgres_backend(url));
+    const memory::ModelIdentity model{"glove", "fingerprint-of-glove", 25};
+    std::vector<int64_t> ids(backends.size(), -1);
+    std::vector<std::thread> openers;
+    for (size_t i = 0; i < backends.size(); ++i) {
+      openers.emplace_back([&, i] {
+        try {
+          ids[i] = backends[i]->create_vector_set(model, memory::VectorSetState::Active);
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << "backend " << i << ": " << e.what();
+        }
+      });
+    }
+    for (auto& opener : openers) opener.join();
+    for (int64_t id : ids) EXPECT_EQ(id, ids[0]) << "round " << round;
+    size_t active = 0;
+    for (const auto& set : backends[0]->vector_sets()) active += set.state == memory::VectorSetState::Active;
+    EXPECT_EQ(active, 1u);
+  }
 }
 
 }  // namespace
