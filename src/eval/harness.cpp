@@ -218,6 +218,22 @@ void write_reports(const fs::path& out, const std::vector<ModelRun>& runs, const
 
 }  // namespace
 
+RetrieverConfig retriever_config(const EvalOptions& options) {
+  RetrieverConfig config;
+  config.model = options.model;
+  config.max_tokens = options.max_tokens;
+  config.threads = options.threads;
+  config.precision = options.precision;
+  config.batch_size = options.batch_size;
+  if (options.use_cache) {
+    config.cache_dir = options.cache_dir.empty() ? default_embedding_cache() : options.cache_dir;
+  }
+  config.stop = options.stop;
+  config.fusion = options.fusion;
+  config.remote = options.remote;
+  return config;
+}
+
 EvalResult run_evaluation(const EvalOptions& options) {
   std::vector<int> cutoffs = options.cutoffs;
   if (std::find(cutoffs.begin(), cutoffs.end(), 10) == cutoffs.end()) cutoffs.push_back(10);
@@ -252,19 +268,7 @@ EvalResult run_evaluation(const EvalOptions& options) {
     }
   }
 
-  RetrieverConfig config;
-  config.model = options.model;
-  config.max_tokens = options.max_tokens;
-  config.threads = options.threads;
-  config.precision = options.precision;
-  config.batch_size = options.batch_size;
-  if (options.use_cache) {
-    config.cache_dir = options.cache_dir.empty() ? default_embedding_cache() : options.cache_dir;
-  }
-  config.stop = options.stop;
-  config.fusion = options.fusion;
-  config.remote = options.remote;
-  std::unique_ptr<Retriever> retriever = make_retriever(config);
+  std::unique_ptr<Retriever> retriever = make_retriever(retriever_config(options));
 
   EvalResult result;
   result.model_name = retriever->model_name();

@@ -61,4 +61,8 @@ struct RetrieverConfig {
 // embedding engine).
 std::unique_ptr<Retriever> make_retriever(const RetrieverConfig& config);
 
+struct EvalOptions;
+// The retriever settings of an evaluation (model, engine, embedding cache, fusion, endpoint client).
+RetrieverConfig retriever_config(const EvalOptions& options);
+
 }  // namespace memembed::eval

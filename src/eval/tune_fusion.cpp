@@ -12,17 +12,11 @@ namespace memembed::eval {
 
 retrieval::FusionTuning tune_fusion_on_tasks(const EvalOptions& options) {
   const std::vector<SubsetSpec> specs = discover_subsets(options.tasks, DiscoveryOptions{options.split, options.memory_type});
-  RetrieverConfig config;
-  config.max_tokens = options.max_tokens;
-  config.threads = options.threads;
-  config.batch_size = options.batch_size;
-  config.cache_dir = options.cache_dir;
-  config.stop = options.stop;
-  config.remote = options.remote;
+  RetrieverConfig config = retriever_config(options);
+  config.cache_dir = options.cache_dir;  // tune-fusion caches embeddings only where it is told to
+  std::unique_ptr<Retriever> dense = make_retriever(config);
   config.model = "bm25";
   std::unique_ptr<Retriever> bm25 = make_retriever(config);
-  config.model = options.model;
-  std::unique_ptr<Retriever> dense = make_retriever(config);
   retrieval::FusionTuner tuner(options.fusion);
   TaskLoader loader;
   const Corpus* indexed = nullptr;
