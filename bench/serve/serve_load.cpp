@@ -4,8 +4,9 @@
 // POST /memories for --duration seconds (or --requests each), then the tool prints errors,
 // throughput and p50/p99 latency per operation, and the server's RSS (--server-pid). --populate N
 // first stores N memories spread over --agents agents. --recent searches without text (metadata
-// only), which separates the server's own cost from ranking's. Loopback addresses only; every loop
-// is bounded in count and time.
+// only), which separates the server's own cost from ranking's. --export-jsonl FILE writes the
+// --populate memories as a `memembed memory import` file instead (a large store without HTTP).
+// Loopback addresses only; every loop is bounded in count and time.
 #include "memembed/embed.h"
 #include "memembed/json_io.h"
 
@@ -16,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -42,6 +44,7 @@ struct Options {
   double rss_every = 10;  // seconds between RSS samples during the load (with --server-pid)
   bool recent = false;    // searches without text: metadata only (newest first), no model, no BM25
   std::string token;
+  std::string export_jsonl;
 };
 
 struct Samples {
@@ -104,6 +107,28 @@ void populate(const Options& options, const std::vector<std::string>& texts) {
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   std::printf("populate: %zu memories in %.1f s (%.0f/s), %zu failed\n", options.populate, seconds,
               static_cast<double>(options.populate) / seconds, failed.load());
+}
+
+// The memories --populate would store, as import records (created a second apart, oldest first).
+void export_jsonl(const Options& options, const std::vector<std::string>& texts) {
+  std::ofstream out(options.export_jsonl);
+  std::mt19937_64 rng(0);
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  for (size_t i = 0; i < options.populate; ++i) {
+    Json record = store_body("agent-" + std::to_string(i % options.agents), texts[i % texts.size()], rng);
+    char id[32], created[32];
+    std::snprintf(id, sizeof id, "load-%08zu", i);
+    const std::time_t at = static_cast<std::time_t>(now.count() - static_cast<int64_t>(options.populate - i));
+    std::strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&at));
+    record["id"] = id;
+    record["created_at"] = created;
+    out << record.dump() << '\n';
+  }
+  if (!out) {
+    std::fprintf(stderr, "serve_load: cannot write %s\n", options.export_jsonl.c_str());
+    std::exit(1);
+  }
+  std::printf("wrote %zu memories to %s\n", options.populate, options.export_jsonl.c_str());
 }
 
 void run_load(const Options& options, const std::vector<std::string>& texts) {
@@ -201,6 +226,7 @@ int main(int argc, char** argv) {
   app.add_option("--server-pid", options.server_pid, "Report this process's RSS");
   app.add_option("--token-file", token_file, "API key to send as Bearer");
   app.add_option("--rss-every", options.rss_every, "Seconds between RSS samples (with --server-pid)")->capture_default_str();
+  app.add_option("--export-jsonl", options.export_jsonl, "With --populate: write the memories to this import file and exit");
   app.add_flag("--recent", options.recent, "Searches without text (metadata only): the server's own cost, no ranking");
   CLI11_PARSE(app, argc, argv);
   if (!is_loopback(options.host)) {
@@ -212,6 +238,10 @@ int main(int argc, char** argv) {
     while (!options.token.empty() && std::isspace(static_cast<unsigned char>(options.token.back()))) options.token.pop_back();
   }
   const std::vector<std::string> texts = memembed::embed::synthetic_workload(20000, 42);
+  if (!options.export_jsonl.empty()) {
+    export_jsonl(options, texts);
+    return 0;
+  }
   if (options.populate > 0) populate(options, texts);
   if (options.server_pid) std::printf("server before load: %s\n", rss_of(options.server_pid).c_str());
   run_load(options, texts);

@@ -38,6 +38,10 @@ struct PostgresOptions {
   int hnsw_m = 16;                 // HNSW graph degree (index build parameter)
   int hnsw_ef_construction = 64;
   int hnsw_ef_search = 100;        // candidates per index scan step (>= the k asked for)
+  // BM25 top-k in this process (MaxScore over postings held in memory, caught up with the
+  // database before each search); false: aggregated over every matching posting in SQL (the
+  // earlier path, a baseline for benchmarks).
+  bool lexical_in_memory = true;
 };
 
 // Opens (and on first use creates) the store in the database at `url` (postgresql://...).

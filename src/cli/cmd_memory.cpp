@@ -1,9 +1,10 @@
 // `memembed memory`: the memory store from the command line (docs/memory.md). Every subcommand
-// takes --data DIR (the store) and prints JSON on stdout.
+// takes --data DIR (the embedded store) or --database URL (PostgreSQL) and prints JSON on stdout.
 #include "commands.h"
 #include "memembed/error.h"
 #include "memembed/memory.h"
 #include "memembed/model.h"
+#include "memembed/postgres.h"
 #include "memembed/progress.h"
 #include "memembed/select.h"
 
@@ -32,6 +33,7 @@ extern "C" void on_memory_interrupt(int) {
 // Options every subcommand shares.
 struct StoreArgs {
   std::string data;
+  std::string database;
   std::string config;
   std::string model;
   int threads = 0;
@@ -43,7 +45,9 @@ struct StoreArgs {
 };
 
 void add_store_options(CLI::App* command, StoreArgs& args, bool ranking) {
-  command->add_option("--data", args.data, "the store's data directory (created when missing)")->required();
+  command->add_option("--data", args.data, "the store's data directory (created when missing)");
+  command->add_option("--database", args.database,
+                      "instead of --data: a PostgreSQL store, postgresql://user@host:port/db (pgvector installed)");
   command->add_option("--config", args.config, "embedder config (written by `memembed recommend --write-config`)");
   command->add_option("--model", args.model, "embedding model directory or ORG/NAME (instead of --config)");
   command->add_option("--threads", args.threads, "model threads (0 = all cores)");
@@ -83,6 +87,9 @@ std::unique_ptr<MemoryStore> open_store(const StoreArgs& args, bool maintenance 
   StoreOptions options;
   options.embedder = maintenance ? embedder : load_embedder(args);
   options.allow_model_mismatch = maintenance;
+  if (args.data.empty() == args.database.empty()) {
+    throw invalid_input("give exactly one of --data DIR (embedded SQLite store) or --database postgresql://...");
+  }
   options.data_label = args.data;
   options.ranking.fusion = retrieval::parse_fusion(args.fusion);
   options.ranking.fusion_weight = args.fusion_weight ? args.fusion_weight : config_fusion_weight(args);
@@ -91,7 +98,8 @@ std::unique_ptr<MemoryStore> open_store(const StoreArgs& args, bool maintenance 
   options.ranking.relevance_weight = args.relevance_weight;
   options.ranking.recency_weight = args.recency_weight;
   options.ranking.decay_per_hour = args.decay;
-  return std::make_unique<MemoryStore>(open_sqlite_backend(args.data), options);
+  return std::make_unique<MemoryStore>(
+      args.database.empty() ? open_sqlite_backend(args.data) : postgres::open_postgres_backend(args.database), options);
 }
 
 void print(const Json& json) { std::cout << json.dump(2) << std::endl; }
@@ -135,7 +143,7 @@ std::vector<Category> parse_categories(const std::vector<std::string>& names) {
 }  // namespace
 
 void add_memory_command(CLI::App& app) {
-  auto* memory = app.add_subcommand("memory", "Store and search agent memories (embedded SQLite store)");
+  auto* memory = app.add_subcommand("memory", "Store and search agent memories (embedded SQLite store, or PostgreSQL with --database)");
   memory->require_subcommand(1);
 
   // add

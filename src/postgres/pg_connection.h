@@ -102,6 +102,9 @@ class PgPool {
   std::vector<std::unique_ptr<PgConnection>> idle_;
 };
 
+// PostgreSQL's text form of a text[] value (a parameter cast with ::text[]).
+std::string array_literal(const std::vector<std::string>& values);
+
 // The URL without its password, for messages.
 std::string redact_url(const std::string& url);
 

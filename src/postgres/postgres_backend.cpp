@@ -2,6 +2,8 @@
 
 #include "memembed/error.h"
 #include "memembed/retrieval.h"
+#include "entry_row.h"
+#include "lexical_mirror.h"
 #include "pg_connection.h"
 #include "vector_sets_channel.h"
 
@@ -89,45 +91,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS memembed_one_active_set ON memembed_vector_set
 CREATE TABLE IF NOT EXISTS memembed_settings (key text PRIMARY KEY, value text NOT NULL);
 )sql";
 
-const char* kEntryColumns =
-    "m.id, m.agent_id, m.namespace, m.category, m.content, m.source, m.confidence, array_to_json(m.tags)::text, "
-    "m.created_at, m.updated_at, m.expires_at, m.shared";
-
 // The stats shard a memory's length is counted in (an SQL expression over the text `id`): writes to
 // different memories rarely wait for the same row.
 std::string shard_of(const std::string& id) { return fmt::format("abs(hashtext({})) % {}", id, kStatsShards); }
-
-MemoryEntry entry_from_row(const PgResult& r, int row) {
-  MemoryEntry entry;
-  entry.id = r.text(row, 0);
-  entry.agent_id = r.text(row, 1);
-  entry.namespace_ = r.text(row, 2);
-  entry.category = memory::parse_category(r.text(row, 3));
-  entry.content = r.text(row, 4);
-  entry.metadata.source = r.text(row, 5);
-  entry.metadata.confidence = r.real(row, 6);
-  for (const Json& tag : Json::parse(r.text(row, 7))) entry.metadata.tags.push_back(tag.get<std::string>());
-  entry.created_at = r.integer(row, 8);
-  entry.updated_at = r.integer(row, 9);
-  if (!r.is_null(row, 10)) entry.expires_at = r.integer(row, 10);
-  entry.shared = r.boolean(row, 11);
-  return entry;
-}
-
-// PostgreSQL's text form of a text[] value.
-std::string array_literal(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
 
 std::string vector_literal(const std::vector<float>& values) { return fmt::format("[{}]", fmt::join(values, ",")); }
 
@@ -329,6 +295,7 @@ class PostgresBackend : public memory::MemoryBackend {
     conn->run("SELECT pg_advisory_lock($1)", {std::to_string(kSchemaLockKey)});
     try {
       conn->run_script(kSchema);
+      conn->run_script(kChangeLogSchema);
       conn->run(fmt::format("INSERT INTO memembed_bm25_stats SELECT s, 0, 0 FROM generate_series(0, {}) s "
                             "ON CONFLICT DO NOTHING",
                             kStatsShards - 1));
@@ -337,6 +304,7 @@ class PostgresBackend : public memory::MemoryBackend {
       throw;
     }
     conn->run("SELECT pg_advisory_unlock($1)", {std::to_string(kSchemaLockKey)});
+    if (options_.lexical_in_memory) lexical_ = std::make_unique<LexicalMirror>(pool_);
   }
 
   std::string describe() const override { return label_; }
@@ -360,6 +328,7 @@ class PostgresBackend : public memory::MemoryBackend {
       }
       insert_new(conn, fresh);
       for (const memory::MemoryWrite* write : replacing) put_one(conn, *write);
+      record_changes(conn, ids);
     });
     indexer_.poke();
   }
@@ -396,14 +365,20 @@ class PostgresBackend : public memory::MemoryBackend {
                            "WHERE shard = {}",
                            shard_of("$1::text")),
                {id, gone.text(0, 0)});
+      record_changes(conn, {id});
       return true;
     });
   }
 
   bool set_shared(const std::string& id, bool shared) override {
-    auto conn = pool_.acquire();
-    return conn->run("UPDATE memembed_memories SET shared = $2 WHERE id = $1 RETURNING 1", {id, shared ? "true" : "false"})
-               .rows() == 1;
+    return in_transaction(pool_, [&](PgConnection& conn) {
+      if (conn.run("UPDATE memembed_memories SET shared = $2 WHERE id = $1 RETURNING 1", {id, shared ? "true" : "false"})
+              .rows() == 0) {
+        return false;
+      }
+      record_changes(conn, {id});
+      return true;
+    });
   }
 
   size_t count(const Filter& filter) override {
@@ -421,11 +396,14 @@ class PostgresBackend : public memory::MemoryBackend {
                       "RETURNING id, doc_length), "
                       "per_shard AS (SELECT {} AS shard, count(*) AS n, sum(doc_length) AS len FROM gone GROUP BY 1), "
                       "changed AS (UPDATE memembed_bm25_stats s SET documents = s.documents - p.n, "
-                      "total_length = s.total_length - p.len FROM per_shard p WHERE s.shard = p.shard RETURNING p.n) "
-                      "SELECT coalesce(sum(n), 0) FROM changed",
+                      "total_length = s.total_length - p.len FROM per_shard p WHERE s.shard = p.shard) "
+                      "SELECT id FROM gone",
                       shard_of("id")),
           {std::to_string(now)});
-      return static_cast<size_t>(r.integer(0, 0));
+      std::vector<std::string> ids;
+      for (int i = 0; i < r.rows(); ++i) ids.push_back(r.text(i, 0));
+      record_changes(conn, ids);
+      return ids.size();
     });
   }
 
@@ -455,6 +433,7 @@ class PostgresBackend : public memory::MemoryBackend {
   }
 
   std::vector<Candidate> lexical_search(const Filter& filter, std::string_view text, size_t k) override {
+    if (lexical_) return lexical_->search(filter, text, k);
     const std::vector<std::string> tokens = retrieval::bm25_tokenize(text);
     if (tokens.empty() || k == 0) return {};
     const retrieval::Bm25Parameters bm25;
@@ -845,6 +824,7 @@ class PostgresBackend : public memory::MemoryBackend {
   std::string label_;
   std::mutex dims_mutex_;
   std::map<int64_t, size_t> dims_;
+  std::unique_ptr<LexicalMirror> lexical_;  // null: BM25 in SQL (PostgresOptions::lexical_in_memory)
   HnswIndexer indexer_;  // last: stopped before the pool goes
 };
 

@@ -1,7 +1,8 @@
 // The PostgreSQL + pgvector backend: the memory store's conformance suite (the same one the SQLite
 // backend passes), plus what only this backend has to show - BM25 scores equal to the embedded
-// backend's on the same memories, and filtered dense search through the HNSW index that finds every
-// match of a selective filter.
+// backend's on the same memories (in-process index and SQL path), handles on one database that
+// see each other's writes in BM25 search, and filtered dense search through the HNSW index that
+// finds every match of a selective filter.
 #include "backend_conformance.h"
 #include "fixture_support.h"
 #include "postgres_support.h"
@@ -12,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -54,7 +56,11 @@ MemoryEntry memory_of(const std::string& id, const std::string& agent, const std
 TEST(PostgresBackend, Bm25ScoresEqualTheEmbeddedBackends) {
   const TempDir dir;
   auto sqlite = open_sqlite_backend(dir / "sqlite");
-  auto pg = postgres::open_postgres_backend(test_database());
+  const std::string url = test_database();
+  auto pg = postgres::open_postgres_backend(url);
+  postgres::PostgresOptions in_sql;
+  in_sql.lexical_in_memory = false;
+  auto pg_sql = postgres::open_postgres_backend(url, in_sql);
   const std::vector<std::string> contents = {
       "The deploy script lives in tools/deploy.sh and needs the staging key",
       "Deploy to staging first, then to production after the smoke tests pass",
@@ -81,17 +87,98 @@ TEST(PostgresBackend, Bm25ScoresEqualTheEmbeddedBackends) {
       filter.agent_id = agent;
       filter.now = 5000;
       const auto expected = sqlite->lexical_search(filter, query, 10);
-      const auto got = pg->lexical_search(filter, query, 10);
-      ASSERT_EQ(got.size(), expected.size()) << query;
-      if (!agent) {
-        ASSERT_FALSE(got.empty()) << query;
-      }
-      for (size_t i = 0; i < got.size(); ++i) {
-        EXPECT_EQ(got[i].id, expected[i].id) << query << " rank " << i;
-        EXPECT_NEAR(got[i].score, expected[i].score, 1e-9) << query << " rank " << i;
+      for (auto* backend : {pg.get(), pg_sql.get()}) {
+        const auto got = backend->lexical_search(filter, query, 10);
+        const char* path = backend == pg.get() ? "in memory" : "in SQL";
+        ASSERT_EQ(got.size(), expected.size()) << query << " " << path;
+        if (!agent) {
+          ASSERT_FALSE(got.empty()) << query;
+        }
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(got[i].id, expected[i].id) << query << " rank " << i << " " << path;
+          EXPECT_NEAR(got[i].score, expected[i].score, 1e-9) << query << " rank " << i << " " << path;
+        }
       }
     }
   }
+}
+
+std::vector<std::string> ids_of(const std::vector<Candidate>& candidates) {
+  std::vector<std::string> ids;
+  for (const Candidate& c : candidates) ids.push_back(c.id);
+  return ids;
+}
+
+TEST(PostgresBackend, HandlesOnOneDatabaseFindEachOthersWritesByBm25) {
+  // Two handles stand for two serve processes: each searches its own in-memory index, which must
+  // follow every change the other commits - insert, replace, share, delete, purge.
+  const std::string url = test_database();
+  auto writer = postgres::open_postgres_backend(url);
+  writer->put({{memory_of("old", "a", "kettle descaling schedule", 1000), {}, false}});
+  auto reader = postgres::open_postgres_backend(url);  // loads "old" on open
+  Filter filter;
+  filter.now = 5000;
+  EXPECT_EQ(ids_of(reader->lexical_search(filter, "kettle", 10)), std::vector<std::string>{"old"});
+
+  writer->put({{memory_of("new", "a", "kettle on floor two", 1001), {}, false}});
+  EXPECT_EQ(ids_of(reader->lexical_search(filter, "floor", 10)), std::vector<std::string>{"new"});
+  writer->put({{memory_of("new", "a", "printer on floor two", 1001), {}, false}});
+  EXPECT_EQ(ids_of(reader->lexical_search(filter, "kettle", 10)), std::vector<std::string>{"old"});
+  EXPECT_EQ(ids_of(reader->lexical_search(filter, "printer", 10)), std::vector<std::string>{"new"});
+
+  Filter shared = filter;
+  shared.shared_only = true;
+  EXPECT_TRUE(reader->lexical_search(shared, "printer", 10).empty());
+  ASSERT_TRUE(writer->set_shared("new", true));
+  EXPECT_EQ(ids_of(reader->lexical_search(shared, "printer", 10)), std::vector<std::string>{"new"});
+
+  ASSERT_TRUE(writer->remove("old"));
+  EXPECT_TRUE(reader->lexical_search(filter, "kettle", 10).empty());
+  MemoryEntry expiring = memory_of("brief", "a", "printer toner order", 1002);
+  expiring.expires_at = 2000;
+  writer->put({{expiring, {}, false}});
+  EXPECT_EQ(reader->lexical_search(filter, "toner", 10).size(), 0u) << "expired at 2000, searched at 5000";
+  filter.now = 1500;
+  EXPECT_EQ(ids_of(reader->lexical_search(filter, "toner", 10)), std::vector<std::string>{"brief"});
+  EXPECT_EQ(writer->purge_expired(3000), 1u);
+  EXPECT_TRUE(reader->lexical_search(filter, "toner", 10).empty());
+
+  // Scores follow too: N and the average length include the other handle's memories.
+  postgres::PostgresOptions in_sql;
+  in_sql.lexical_in_memory = false;
+  auto reference = postgres::open_postgres_backend(url, in_sql);
+  const auto got = reader->lexical_search(filter, "printer floor", 10);
+  const auto expected = reference->lexical_search(filter, "printer floor", 10);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NEAR(got[0].score, expected[0].score, 1e-9);
+}
+
+TEST(PostgresBackend, ConcurrentWritersChangesReachAnotherHandleWithoutGaps) {
+  // Writers commit concurrently while the other handle keeps catching up mid-stream: change ids
+  // drawn in one order and committed in another would let it skip one for good.
+  const std::string url = test_database();
+  auto writer = postgres::open_postgres_backend(url);
+  auto reader = postgres::open_postgres_backend(url);
+  constexpr size_t kThreads = 4, kEach = 60;
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = 0; i < kEach; ++i) {
+        const std::string id = fmt::format("t{}-{:03}", t, i);
+        writer->put({{memory_of(id, "a", "shared word " + id, 1000 + i), {}, false}});
+      }
+    });
+  }
+  Filter filter;
+  filter.now = 5000;
+  std::thread searcher([&] {
+    while (!done) reader->lexical_search(filter, "word", 5);
+  });
+  for (auto& thread : threads) thread.join();
+  done = true;
+  searcher.join();
+  EXPECT_EQ(reader->lexical_search(filter, "word", 1000).size(), kThreads * kEach);
 }
 
 TEST(PostgresBackend, SelectiveFilterThroughTheHnswIndexFindsEveryMatch) {
