@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -38,6 +39,10 @@ struct ServeOptions {
   size_t max_body_bytes = 1 << 20;          // larger request bodies get 413
   size_t http_threads = 256;                // each keep-alive connection holds one while open
   size_t store_concurrency = 0;             // store operations at once, the rest queue; 0: max(16, 2 x cores)
+  // Load shedding: a queued store operation not started within this is answered 503 "overloaded"
+  // with Retry-After (0: wait as long as it takes); one whose client has closed the connection
+  // while it waited is not run either.
+  std::chrono::milliseconds queue_timeout{30000};
   size_t max_batch_texts = 256;             // dynamic batching: texts per model call
   size_t max_embedding_inputs = 2048;       // inputs per /v1/embeddings request
   // Fine-tuning jobs (/admin/memory/fine-tune): off when empty (501); every path of a request must

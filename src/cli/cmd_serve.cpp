@@ -25,6 +25,7 @@ struct ServeArguments {
   std::string database;
   std::string model;
   int threads = 0;
+  double queue_timeout_seconds = 30;
   server::ServeOptions options;
 };
 
@@ -108,7 +109,9 @@ void run_serve(const ServeArguments& args) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  server::Server server(args.options, [&args] { return load_service(args); });
+  server::ServeOptions options = args.options;
+  options.queue_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.queue_timeout_seconds * 1000));
+  server::Server server(options, [&args] { return load_service(args); });
   server.start();
   std::atomic<bool> done{false};
   std::thread signal_waiter([&] {
@@ -156,6 +159,10 @@ void add_serve_command(CLI::App& app) {
   command->add_option("--store-concurrency", args->options.store_concurrency,
                       "Store operations run at once; more requests queue (0: max(16, 2 x cores))")
       ->capture_default_str();
+  command->add_option("--queue-timeout", args->queue_timeout_seconds,
+                      "Seconds a store operation may wait for its turn before 503 + Retry-After (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   command->add_option("--max-body-bytes", args->options.max_body_bytes, "Largest request body (413 above)")
       ->capture_default_str();
   command->add_option("--max-batch", args->options.max_batch_texts, "Most texts per model call (dynamic batching)")

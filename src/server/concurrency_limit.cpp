@@ -7,6 +7,11 @@ namespace memembed::server {
 ConcurrencyLimit::ConcurrencyLimit(size_t limit) : limit_(std::max<size_t>(1, limit)) {}
 
 ConcurrencyLimit::Slot ConcurrencyLimit::acquire() {
+  return *acquire(Clock::time_point::max(), [] { return false; });
+}
+
+std::optional<ConcurrencyLimit::Slot> ConcurrencyLimit::acquire(Clock::time_point deadline,
+                                                                const std::function<bool()>& abandoned) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (active_ < limit_ && waiting_.empty()) {
     ++active_;
@@ -14,8 +19,21 @@ ConcurrencyLimit::Slot ConcurrencyLimit::acquire() {
   }
   Waiter waiter;
   waiting_.push_back(&waiter);
-  waiter.admitted_signal.wait(lock, [&] { return waiter.admitted; });
-  return Slot(*this);  // the releasing request handed its place over
+  for (;;) {
+    const auto now = Clock::now();
+    const auto until = deadline - now > kAbandonCheck ? now + kAbandonCheck : deadline;
+    if (waiter.admitted_signal.wait_until(lock, until, [&] { return waiter.admitted; })) {
+      return Slot(*this);  // the releasing request handed its place over
+    }
+    lock.unlock();
+    const bool gone = abandoned();  // outside the lock: it may look at a socket
+    lock.lock();
+    if (waiter.admitted) return Slot(*this);
+    if (gone || Clock::now() >= deadline) {
+      waiting_.erase(std::find(waiting_.begin(), waiting_.end(), &waiter));
+      return std::nullopt;
+    }
+  }
 }
 
 void ConcurrencyLimit::release() {

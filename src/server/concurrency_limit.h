@@ -3,12 +3,19 @@
 // them all at once only adds switching and memory (each concurrent SQLite reader holds its own
 // connection and page cache); queueing gives the same throughput with bounded memory and a latency
 // that is the queue's, visible in /metrics (memembed_store_waiting).
+//
+// Load shedding: a waiter gives up its turn when its deadline passes or when `abandoned` says its
+// client has gone (checked every kAbandonCheck while it waits), so an overloaded server does not
+// spend its capacity on answers nobody will read.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <mutex>
+#include <optional>
 
 namespace memembed::server {
 
@@ -32,7 +39,12 @@ class ConcurrencyLimit {
     ConcurrencyLimit* owner_;
   };
 
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kAbandonCheck{100};
+
   Slot acquire();  // blocks while `limit` slots are held
+  // As acquire(), but nullopt once `deadline` passes or `abandoned()` returns true while waiting.
+  std::optional<Slot> acquire(Clock::time_point deadline, const std::function<bool()>& abandoned);
   size_t waiting() const;
   size_t limit() const { return limit_; }
 

@@ -63,6 +63,11 @@ void Metrics::observe_encoder_batch(size_t texts, size_t requests) {
   batch_requests_.observe(static_cast<double>(requests));
 }
 
+void Metrics::count_shed(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++shed_[reason];
+}
+
 std::string Metrics::render(const std::vector<Gauge>& gauges) const {
   std::string out;
   std::lock_guard<std::mutex> lock(mutex_);
@@ -75,6 +80,12 @@ std::string Metrics::render(const std::vector<Gauge>& gauges) const {
   header(out, "memembed_http_request_duration_seconds", "histogram", "HTTP request latency by route pattern.");
   for (const auto& [route, histogram] : latency_) {
     histogram.render(out, "memembed_http_request_duration_seconds", "route=\"" + escape_label(route) + "\"");
+  }
+  header(out, "memembed_store_shed_total", "counter",
+         "Queued store operations not run: waited past --queue-timeout, or the client left.");
+  for (const char* reason : {"queue_timeout", "client_gone"}) {
+    const auto it = shed_.find(reason);
+    out += fmt::format("memembed_store_shed_total{{reason=\"{}\"}} {}\n", reason, it == shed_.end() ? 0 : it->second);
   }
   header(out, "memembed_encoder_batch_texts", "histogram", "Texts per encoder batch (dynamic batching).");
   batch_texts_.render(out, "memembed_encoder_batch_texts", "");

@@ -40,12 +40,15 @@ class Metrics {
   Metrics();
   void observe_request(const std::string& route, const std::string& method, int status, double seconds);
   void observe_encoder_batch(size_t texts, size_t requests);
+  // A queued store operation not run (load shedding): reason "queue_timeout" or "client_gone".
+  void count_shed(const std::string& reason);
   std::string render(const std::vector<Gauge>& gauges) const;
 
  private:
   mutable std::mutex mutex_;
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
   std::map<std::string, Histogram> latency_;
+  std::map<std::string, uint64_t> shed_;
   Histogram batch_texts_;
   Histogram batch_requests_;
 };

@@ -3,11 +3,15 @@
 #include "service.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <filesystem>
 #include <thread>
 
 namespace memembed::server {
@@ -20,6 +24,58 @@ class WorkerPool : public httplib::ThreadPool {
   explicit WorkerPool(size_t threads) : httplib::ThreadPool(threads) {}
 };
 
+// The request this thread is handling (set around every route handler) and the socket of its
+// connection, once looked up. httplib runs a connection's requests on one worker thread but does
+// not hand its socket to handlers: it is found among this process's descriptors by the two ends'
+// addresses, once per connection.
+thread_local const httplib::Request* t_request = nullptr;
+struct ConnectionSocket {
+  std::string remote_addr;
+  int remote_port = -1;
+  int local_port = -1;
+  int fd = -1;
+};
+thread_local ConnectionSocket t_connection;
+
+std::optional<std::pair<std::string, int>> address_of(const sockaddr_storage& address, socklen_t length) {
+  char host[NI_MAXHOST], port[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, host, sizeof host, port, sizeof port,
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return std::nullopt;
+  }
+  return std::make_pair(std::string(host), std::atoi(port));
+}
+
+// Whether `fd` is the TCP connection between `request`'s two ends.
+bool is_connection_of(int fd, const httplib::Request& request) {
+  sockaddr_storage local{}, peer{};
+  socklen_t local_length = sizeof local, peer_length = sizeof peer;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) != 0 ||
+      getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) {
+    return false;
+  }
+  const auto here = address_of(local, local_length);
+  const auto there = address_of(peer, peer_length);
+  return here && there && here->second == request.local_port && there->second == request.remote_port &&
+         there->first == request.remote_addr;
+}
+
+// The socket of the request's connection; -1 when it cannot be told.
+int connection_socket(const httplib::Request& request) {
+  ConnectionSocket& known = t_connection;
+  if (known.fd >= 0 && known.remote_port == request.remote_port && known.local_port == request.local_port &&
+      known.remote_addr == request.remote_addr) {
+    return known.fd;
+  }
+  known = {request.remote_addr, request.remote_port, request.local_port, -1};
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    if (is_connection_of(fd, request)) return known.fd = fd;
+  }
+  return -1;
+}
+
 // httplib listens with a backlog of 5; a burst of new connections (many clients starting at once)
 // would overflow it and stall. Calling listen() again on the bound socket raises the backlog.
 class HttpServer : public httplib::Server {
@@ -28,6 +84,34 @@ class HttpServer : public httplib::Server {
 };
 
 }  // namespace
+
+bool calling_client_gone() {
+  if (t_request == nullptr) return false;
+  const int fd = connection_socket(*t_request);
+  if (fd < 0) return false;
+  // The peer's FIN (or a reset) shows without reading what a keep-alive client may have sent next.
+  pollfd connection{fd, POLLRDHUP, 0};
+  return ::poll(&connection, 1, 0) > 0 && (connection.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+Service::StoreLease Service::use_store() {
+  const auto timeout = options.queue_timeout;
+  const auto deadline = timeout.count() > 0 ? ConcurrencyLimit::Clock::now() + timeout
+                                            : ConcurrencyLimit::Clock::time_point::max();
+  // The slot first, then the store: a model switch while waiting is seen.
+  std::optional<ConcurrencyLimit::Slot> slot = store_limit->acquire(deadline, calling_client_gone);
+  if (!slot) {
+    const bool gone = calling_client_gone();
+    metrics.count_shed(gone ? "client_gone" : "queue_timeout");
+    if (gone) throw ApiError(503, "client_gone", "the client closed the connection while the request was queued");
+    throw ApiError(503, "overloaded",
+                   fmt::format("the server is overloaded: the request waited {:.1f} s for one of the {} store "
+                               "operations allowed at once (--store-concurrency, --queue-timeout); retry later",
+                               std::chrono::duration<double>(timeout).count(), store_limit->limit()),
+                   1);
+  }
+  return StoreLease(std::move(*slot), current_store());
+}
 
 bool is_loopback_host(const std::string& host) {
   if (host == "localhost" || host == "::1" || host == "[::1]") return true;
@@ -82,6 +166,10 @@ void add_route(httplib::Server& http, Service& service, const std::string& metho
   auto wrapped = [&service, method, route, access, handler](const httplib::Request& request,
                                                              httplib::Response& response) {
     const auto started = std::chrono::steady_clock::now();
+    t_request = &request;
+    struct Forget {
+      ~Forget() { t_request = nullptr; }
+    } forget;
     Caller caller;
     std::string error_message;
     try {
@@ -117,6 +205,7 @@ void add_route(httplib::Server& http, Service& service, const std::string& metho
       }
       handler(request, response, caller);
     } catch (const ApiError& e) {
+      if (e.retry_after() > 0) response.set_header("Retry-After", std::to_string(e.retry_after()));
       write_error(response, e.status(), e.code(), e.what());
       error_message = e.what();
     } catch (const Error& e) {

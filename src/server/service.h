@@ -54,7 +54,8 @@ struct Service {
   std::shared_ptr<memory::MemoryStore> current_store() const { return std::atomic_load(&store); }
 
   // The current store for one operation, holding a place of `store_limit` while it runs:
-  // `service.use_store()->retrieve(...)` waits its turn, then runs.
+  // `service.use_store()->retrieve(...)` waits its turn, then runs - unless the turn does not come
+  // within options.queue_timeout (503 "overloaded", Retry-After) or the client leaves meanwhile.
   class StoreLease {
    public:
     StoreLease(ConcurrencyLimit::Slot slot, std::shared_ptr<memory::MemoryStore> store)
@@ -65,11 +66,11 @@ struct Service {
     ConcurrencyLimit::Slot slot_;
     std::shared_ptr<memory::MemoryStore> store_;
   };
-  StoreLease use_store() {
-    ConcurrencyLimit::Slot slot = store_limit->acquire();  // first: a model switch while waiting is seen
-    return StoreLease(std::move(slot), current_store());
-  }
+  StoreLease use_store();
 };
+
+// Whether the client of the request this thread is handling has closed its connection.
+bool calling_client_gone();
 
 // Who is calling: the agent of the presented API key (when the server has keys).
 struct Caller {

@@ -170,6 +170,10 @@ TEST(ServeSharedDatabase, AReindexInOneProcessSwitchesTheOthersOrTheyRefuseClear
     return r.body.is_object() && r.body.value("fingerprint", "") == new_fingerprint;
   });
   ASSERT_EQ(followed.body["fingerprint"], new_fingerprint) << second.log();
+  // Logged once the sweep after the switch is done, a moment after the new model serves.
+  for (int i = 0; i < 100 && second.log().find("model_followed") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   EXPECT_NE(second.log().find("model_followed"), std::string::npos) << second.log();
   // What the second process writes now has its vector in the new active set, and it finds it.
   ASSERT_EQ(store(b, "Backups of the staging database run nightly"), 201);

@@ -1,13 +1,15 @@
 // The server's start-up and its reindex job over HTTP, with the server in this process so the test
 // can hold the loader (store and model) and the reindex's model load at a gate: while starting,
 // /health answers and every route that needs the store or the model answers 503; a second reindex
-// while one runs is 409, in the same server and (PostgreSQL) in another server on the database.
+// while one runs is 409, in the same server and (PostgreSQL) in another server on the database;
+// with a store operation held at a gate inside the model, queued ones are shed (load shedding).
 // Both backends; the store, the model and the HTTP client are the real ones.
 #include "serve_test_support.h"
 
 #include "memembed/postgres.h"
 #include "memembed/server.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -40,6 +42,28 @@ class Gate {
   std::condition_variable changed_;
   bool reached_ = false;
   bool open_ = false;
+};
+
+// The real model, except that the next document embedding after arm() waits at `gate`: a store
+// operation then holds its place of --store-concurrency for as long as the test wants.
+class HeldEmbedder : public memory::Embedder {
+ public:
+  HeldEmbedder(std::shared_ptr<const memory::Embedder> model, Gate& gate) : model_(std::move(model)), gate_(gate) {}
+  void arm() { armed_ = true; }
+  memory::ModelIdentity identity() const override { return model_->identity(); }
+  embed::Embeddings embed_documents(const std::vector<std::string>& texts) const override {
+    if (armed_.exchange(false)) gate_.wait();
+    return model_->embed_documents(texts);
+  }
+  embed::Embeddings embed_queries(const std::vector<std::string>& texts,
+                                  std::optional<memory::Category> category) const override {
+    return model_->embed_queries(texts, category);
+  }
+
+ private:
+  std::shared_ptr<const memory::Embedder> model_;
+  Gate& gate_;
+  mutable std::atomic<bool> armed_{false};
 };
 
 constexpr const char* kAdminToken = "admin-token-0123456789abcdef";
@@ -192,6 +216,59 @@ TEST_P(ServerLifecycleTest, ASecondReindexWhileOneRunsIsAConflict) {
   const Reply back = http.post("/admin/memory/reindex", {{"model", bert_tiny()}});
   EXPECT_EQ(back.status, 202) << back.text;
   EXPECT_EQ(wait_for_reindex(http).body["state"], "completed");
+  server.stop();
+  server.wait();
+}
+
+TEST_P(ServerLifecycleTest, QueuedStoreOperationsPastTheQueueTimeoutOrWhoseClientLeftAreNotRun) {
+  Gate held;
+  std::shared_ptr<HeldEmbedder> model;
+  server::ServeOptions shedding = options();
+  shedding.store_concurrency = 1;
+  shedding.queue_timeout = std::chrono::milliseconds(1500);
+  server::Server server(shedding, [&] {
+    server::ServiceParts served = parts();
+    model = std::make_shared<HeldEmbedder>(served.embedder, held);
+    served.embedder = model;
+    return served;
+  });
+  const int port = server.start();
+  Http http(port);
+  wait_ready(http);
+  const Json note = {{"agent_id", "a"}, {"category", "SEMANTIC"}, {"content", "the first note"}};
+  model->arm();
+  Reply first;
+  std::thread holder([&] { first = Http(port).post("/memories", note); });
+  ASSERT_TRUE(held.wait_reached());  // the one store place is taken until the gate opens
+
+  const Reply late = http.post("/memories/search", {{"agent_id", "a"}, {"text", "note"}});
+  EXPECT_EQ(late.status, 503) << late.text;
+  EXPECT_EQ(error_code(late), "overloaded");
+  EXPECT_EQ(late.headers.count("Retry-After"), 1u);
+  EXPECT_NE(late.body["error"].value("message", "").find("--store-concurrency"), std::string::npos) << late.text;
+
+  {
+    // A client that gives up while its write is queued, and closes the connection.
+    httplib::Client leaving("127.0.0.1", port);
+    leaving.set_read_timeout(0, 200000);
+    const Json gone_note = {{"agent_id", "a"}, {"category", "SEMANTIC"}, {"content", "never stored"}};
+    EXPECT_FALSE(leaving.Post("/memories", gone_note.dump(), "application/json"));
+  }
+  const Reply shed = poll_until(http, "/metrics", [](const Reply& reply) {
+    return reply.text.find("memembed_store_shed_total{reason=\"client_gone\"} 1") != std::string::npos;
+  });
+  EXPECT_NE(shed.text.find("memembed_store_shed_total{reason=\"client_gone\"} 1"), std::string::npos) << shed.text;
+  EXPECT_NE(shed.text.find("memembed_store_shed_total{reason=\"queue_timeout\"} 1"), std::string::npos);
+  EXPECT_NE(shed.text.find("memembed_store_waiting 0"), std::string::npos);
+
+  held.open();
+  holder.join();
+  EXPECT_EQ(first.status, 201) << first.text;
+  // Only the first note was stored: the abandoned write never ran, even once the place was free.
+  EXPECT_EQ(http.get("/memories/count?agent_id=a").body["count"], 1);
+  const Reply found = http.post("/memories/search", {{"agent_id", "a"}, {"text", "stored"}});
+  EXPECT_EQ(found.status, 200);
+  for (const Json& result : found.body["results"]) EXPECT_NE(result["content"], "never stored");
   server.stop();
   server.wait();
 }
