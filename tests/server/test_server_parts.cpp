@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace memembed::testing {
@@ -194,6 +195,35 @@ TEST(ServerConcurrencyLimit, AtMostLimitRunAndWaitersAreAdmittedInArrivalOrder) 
   for (auto& waiter : waiters) waiter.join();
   EXPECT_EQ(admitted, (std::vector<int>{0, 1, 2, 3}));
   EXPECT_EQ(limit.waiting(), 0u);
+}
+
+TEST(ServerConcurrencyLimit, AWaiterLeavesTheQueueAtItsDeadlineOrWhenAbandonedAndTheOthersKeepTheirTurn) {
+  using Clock = ConcurrencyLimit::Clock;
+  ConcurrencyLimit limit(1);
+  std::optional<ConcurrencyLimit::Slot> held = limit.acquire();
+  const auto never = [] { return false; };
+
+  const auto started = Clock::now();
+  EXPECT_FALSE(limit.acquire(started + std::chrono::milliseconds(150), never));
+  EXPECT_GE(Clock::now() - started, std::chrono::milliseconds(150));
+  EXPECT_EQ(limit.waiting(), 0u);
+
+  std::atomic<bool> client_left{false};
+  std::atomic<int> outcome{0};  // 1: shed, 2: admitted
+  std::thread abandoned([&] {
+    outcome = limit.acquire(Clock::time_point::max(), [&] { return client_left.load(); }) ? 2 : 1;
+  });
+  std::atomic<bool> patient_admitted{false};
+  std::thread patient([&] { patient_admitted = limit.acquire(Clock::time_point::max(), never).has_value(); });
+  while (limit.waiting() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  client_left = true;
+  abandoned.join();  // within one abandon check
+  EXPECT_EQ(outcome, 1);
+  EXPECT_EQ(limit.waiting(), 1u);
+  held.reset();  // the place goes to the waiter still there
+  patient.join();
+  EXPECT_TRUE(patient_admitted);
+  EXPECT_TRUE(limit.acquire(Clock::now(), never).has_value());  // free: no wait at all
 }
 
 }  // namespace
