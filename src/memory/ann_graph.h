@@ -23,7 +23,7 @@ namespace memembed::memory {
 struct AnnParameters {
   size_t m = 16;                 // links per node (32 on the bottom layer)
   size_t ef_construction = 100;  // beam width while inserting
-  size_t ef_search = 128;        // beam width while searching (at least k)
+  size_t ef_search = 256;        // beam width while searching (at least k)
 };
 
 class AnnGraph {

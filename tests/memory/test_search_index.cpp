@@ -286,6 +286,14 @@ struct GraphStore {
   void write(size_t i, const std::vector<float>& v, Timestamp now) {
     backend->put({{entry(i, "x", now), {{set, v}}, false}});
   }
+  // Memories 0..n-1 with these vectors in one transaction, then a search (which loads the set's
+  // index and so builds the graph).
+  void write_all(const std::vector<std::vector<float>>& vectors, Timestamp now) {
+    std::vector<MemoryWrite> writes;
+    for (size_t i = 0; i < vectors.size(); ++i) writes.push_back({entry(i, "x", now), {{set, vectors[i]}}, false});
+    backend->put(writes);
+    nearest(vectors[0], now);
+  }
   std::vector<Candidate> nearest(const std::vector<float>& q, Timestamp now, size_t k = 10) {
     Filter f;
     f.now = now;
@@ -294,6 +302,12 @@ struct GraphStore {
   std::unique_ptr<MemoryBackend> backend;
   int64_t set = 0;
 };
+
+std::vector<std::vector<float>> draw(StructuredVectors& vectors, size_t n) {
+  std::vector<std::vector<float>> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(vectors.next());
+  return out;
+}
 
 ino_t inode(const fs::path& file) {
   struct stat st {};
@@ -308,18 +322,13 @@ TEST(SearchIndex, SavedHnswGraphIsLoadedOnOpenAndCaughtUpWithLaterWrites) {
   TempDir dir;
   const Timestamp now = now_micros();
   StructuredVectors vectors(kGraphDims, 6, 3);
-  std::vector<std::vector<float>> written;
-  for (size_t i = 0; i < 1200; ++i) written.push_back(vectors.next());
-  std::vector<std::vector<float>> queries;
-  for (size_t i = 0; i < 30; ++i) queries.push_back(vectors.next());
-
+  std::vector<std::vector<float>> written = draw(vectors, 1200);
+  const std::vector<std::vector<float>> queries = draw(vectors, 30);
   std::vector<std::vector<Candidate>> before;
   fs::path graph_file;
   {
     GraphStore store(dir.path());
-    std::vector<MemoryWrite> writes;
-    for (size_t i = 0; i < written.size(); ++i) writes.push_back({entry(i, "x", now), {{store.set, written[i]}}, false});
-    store.backend->put(writes);
+    store.write_all(written, now);
     for (const auto& q : queries) before.push_back(store.nearest(q, now));
     graph_file = dir.path() / fmt::format("ann-{}.hnsw", store.set);
   }
@@ -388,15 +397,11 @@ TEST(SearchIndex, DamagedSavedHnswGraphIsRebuilt) {
   TempDir dir;
   const Timestamp now = now_micros();
   StructuredVectors vectors(kGraphDims, 6, 4);
-  std::vector<std::vector<float>> written;
-  for (size_t i = 0; i < 800; ++i) written.push_back(vectors.next());
+  const std::vector<std::vector<float>> written = draw(vectors, 800);
   fs::path graph_file;
   {
     GraphStore store(dir.path());
-    std::vector<MemoryWrite> writes;
-    for (size_t i = 0; i < written.size(); ++i) writes.push_back({entry(i, "x", now), {{store.set, written[i]}}, false});
-    store.backend->put(writes);
-    store.nearest(written[0], now);  // loads the set's index, which builds the graph
+    store.write_all(written, now);
     graph_file = dir.path() / fmt::format("ann-{}.hnsw", store.set);
   }
   const std::string good = read_file(graph_file);
