@@ -1,5 +1,6 @@
 #include "ann_graph.h"
 
+#include "memembed/error.h"
 #include "memembed/retrieval.h"
 
 // hnswlib's own distance kernels are not used (ours dispatch at run time and give exact search's
@@ -8,6 +9,8 @@
 #include <hnswlib/hnswlib.h>
 
 #include <algorithm>
+#include <cstring>
+#include <fstream>
 #include <queue>
 
 namespace memembed::memory {
@@ -31,23 +34,37 @@ class CosineSpace : public hnswlib::SpaceInterface<float> {
 
 }  // namespace
 
+// Labels of nodes dropped by relabel(): above every slot (slots are 32-bit).
+constexpr hnswlib::labeltype kDroppedLabels = hnswlib::labeltype{1} << 40;
+
 struct AnnGraph::Impl {
   CosineSpace space;
   AnnParameters parameters;
-  hnswlib::HierarchicalNSW<float> graph;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph;
   size_t live = 0;
-  Impl(size_t dims, size_t capacity, AnnParameters p)
-      : space(dims), parameters(p), graph(&space, std::max<size_t>(capacity, 16), p.m, p.ef_construction) {}
+  Impl(size_t dims, AnnParameters p) : space(dims), parameters(p) {}
 };
 
 AnnGraph::AnnGraph(size_t dims, size_t capacity, AnnParameters parameters)
-    : impl_(std::make_unique<Impl>(dims, capacity, parameters)) {}
+    : impl_(std::make_unique<Impl>(dims, parameters)) {
+  impl_->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(&impl_->space, std::max<size_t>(capacity, 16),
+                                                                   parameters.m, parameters.ef_construction);
+}
+AnnGraph::AnnGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AnnGraph::~AnnGraph() = default;
 
 size_t AnnGraph::size() const { return impl_->live; }
+size_t AnnGraph::deleted() const { return impl_->graph->cur_element_count - impl_->live; }
+
+bool AnnGraph::holds(uint32_t slot, const float* vector) const {
+  const auto& g = *impl_->graph;
+  auto node = g.label_lookup_.find(slot);
+  return node != g.label_lookup_.end() && !g.isMarkedDeleted(node->second) &&
+         std::memcmp(g.getDataByInternalId(node->second), vector, g.data_size_) == 0;
+}
 
 void AnnGraph::add(uint32_t slot, const float* vector) {
-  auto& g = impl_->graph;
+  auto& g = *impl_->graph;
   auto existing = g.label_lookup_.find(slot);
   const bool known = existing != g.label_lookup_.end();
   if (!known && g.cur_element_count >= g.max_elements_) g.resizeIndex(g.max_elements_ * 2);
@@ -56,17 +73,108 @@ void AnnGraph::add(uint32_t slot, const float* vector) {
 }
 
 void AnnGraph::remove(uint32_t slot) {
-  auto& g = impl_->graph;
+  auto& g = *impl_->graph;
   auto existing = g.label_lookup_.find(slot);
   if (existing == g.label_lookup_.end() || g.isMarkedDeleted(existing->second)) return;
   g.markDelete(slot);
   --impl_->live;
 }
 
+void AnnGraph::save(const std::filesystem::path& file) const {
+  impl_->graph->saveIndex(file.string());
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) throw io_error("{}: the HNSW index could not be written", file.string());
+}
+
+namespace {
+
+// hnswlib's header, read and checked before hnswlib allocates anything by it (a damaged count
+// must not become a huge allocation).
+struct SavedHeader {
+  size_t offset_level0, max_elements, count, size_per_element, label_offset, offset_data;
+  int max_level;
+  hnswlib::tableint entry;
+  size_t max_m, max_m0, m;
+  double mult;
+  size_t ef_construction;
+};
+
+SavedHeader read_header(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw io_error("{}: cannot open the HNSW index", file.string());
+  SavedHeader h{};
+  auto field = [&](auto& value) { in.read(reinterpret_cast<char*>(&value), sizeof(value)); };
+  field(h.offset_level0), field(h.max_elements), field(h.count), field(h.size_per_element), field(h.label_offset);
+  field(h.offset_data), field(h.max_level), field(h.entry), field(h.max_m), field(h.max_m0), field(h.m), field(h.mult);
+  field(h.ef_construction);
+  if (!in) throw invalid_input("{}: too short for an HNSW index", file.string());
+  return h;
+}
+
+}  // namespace
+
+std::unique_ptr<AnnGraph> AnnGraph::load(const std::filesystem::path& file, size_t dims, AnnParameters parameters) {
+  auto bad = [&](const std::string& why) { return invalid_input("{}: not a usable HNSW index: {}", file.string(), why); };
+  const SavedHeader h = read_header(file);
+  std::error_code ec;
+  const uintmax_t bytes = std::filesystem::file_size(file, ec);
+  const size_t links0 = 2 * parameters.m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+  const size_t per_element = links0 + dims * sizeof(float) + sizeof(hnswlib::labeltype);
+  if (h.m != parameters.m || h.max_m != parameters.m || h.max_m0 != 2 * parameters.m) throw bad("built with another M");
+  if (h.offset_level0 != 0 || h.size_per_element != per_element || h.offset_data != links0 ||
+      h.label_offset != links0 + dims * sizeof(float)) {
+    throw bad("another layout or dimension");
+  }
+  if (ec || h.count == 0 || h.count > bytes / per_element || h.entry >= h.count || h.max_level < 0 || h.max_level > 64) {
+    throw bad("counts out of range");
+  }
+
+  auto impl = std::make_unique<Impl>(dims, parameters);
+  try {
+    impl->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(&impl->space, file.string(), false, h.count + h.count / 4);
+  } catch (const std::exception& e) {
+    throw bad(e.what());
+  }
+  auto& g = *impl->graph;
+  // Every link and level in range, so that no later search reads outside the graph.
+  g.num_deleted_ = 0;
+  for (hnswlib::tableint id = 0; id < g.cur_element_count; ++id) {
+    const int levels = g.element_levels_[id];
+    if (levels < 0 || levels > g.maxlevel_) throw bad("a node's level is out of range");
+    for (int level = 0; level <= levels; ++level) {
+      hnswlib::linklistsizeint* links = level == 0 ? g.get_linklist0(id) : g.get_linklist(id, level);
+      const size_t count = g.getListCount(links);
+      if (count > (level == 0 ? g.maxM0_ : g.maxM_)) throw bad("a node has too many links");
+      const auto* neighbours = reinterpret_cast<const hnswlib::tableint*>(links + 1);
+      for (size_t i = 0; i < count; ++i) {
+        if (neighbours[i] >= g.cur_element_count) throw bad("a link points outside the graph");
+      }
+    }
+    if (g.isMarkedDeleted(id)) ++g.num_deleted_;
+  }
+  if (g.element_levels_[g.enterpoint_node_] != g.maxlevel_) throw bad("the entry point is not on the top level");
+  impl->live = g.cur_element_count - g.num_deleted_;
+  return std::unique_ptr<AnnGraph>(new AnnGraph(std::move(impl)));
+}
+
+void AnnGraph::relabel(const std::function<std::optional<uint32_t>(uint64_t)>& new_slot) {
+  auto& g = *impl_->graph;
+  g.label_lookup_.clear();
+  for (hnswlib::tableint id = 0; id < g.cur_element_count; ++id) {
+    const std::optional<uint32_t> slot = new_slot(g.getExternalLabel(id));
+    const bool keep = slot && !g.isMarkedDeleted(id) && g.label_lookup_.count(*slot) == 0;
+    const hnswlib::labeltype label = keep ? *slot : kDroppedLabels + id;
+    g.setExternalLabel(id, label);
+    g.label_lookup_[label] = id;
+    if (!keep && !g.isMarkedDeleted(id)) g.markDeletedInternal(id);
+  }
+  impl_->live = g.cur_element_count - g.num_deleted_;
+}
+
 std::vector<std::pair<uint32_t, float>> AnnGraph::search(const float* query, size_t k,
                                                          const std::function<bool(uint32_t)>& admitted) const {
   using Node = std::pair<float, hnswlib::tableint>;
-  const auto& g = impl_->graph;
+  const auto& g = *impl_->graph;
   if (g.cur_element_count == 0 || k == 0) return {};
   auto distance = [&](hnswlib::tableint id) { return g.fstdistfunc_(query, g.getDataByInternalId(id), g.dist_func_param_); };
 
@@ -108,6 +216,13 @@ std::vector<std::pair<uint32_t, float>> AnnGraph::search(const float* query, siz
     hnswlib::linklistsizeint* links = g.get_linklist0(nearest.second);
     const int count = g.getListCount(links);
     const auto* neighbours = reinterpret_cast<const hnswlib::tableint*>(links + 1);
+    // The neighbours' vectors lie scattered over the graph's memory: ask for all of them before
+    // the first distance (the search is bound by memory latency, not arithmetic).
+    for (int i = 0; i < count; ++i) {
+      if (visited->mass[neighbours[i]] == mark) continue;
+      const char* data = g.getDataByInternalId(neighbours[i]);
+      for (size_t line = 0; line < g.data_size_; line += 64) __builtin_prefetch(data + line);
+    }
     for (int i = 0; i < count; ++i) {
       const hnswlib::tableint id = neighbours[i];
       if (visited->mass[id] == mark) continue;

@@ -3,12 +3,18 @@
 // over its graph - every node is traversed, only admitted ones enter the results, and the search
 // goes on until `ef` admitted nodes are found or the graph is exhausted (so it never returns fewer
 // than exist when it runs to the end). Distances are 1 - retrieval::dot, the scores exact search gives.
+//
+// A graph can be saved (hnswlib's file format) and loaded back; loading checks the structure
+// (sizes, parameters, every link and level in range) so that a file that is not such a graph is
+// an error, never a crash in a later search.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -17,7 +23,7 @@ namespace memembed::memory {
 struct AnnParameters {
   size_t m = 16;                 // links per node (32 on the bottom layer)
   size_t ef_construction = 100;  // beam width while inserting
-  size_t ef_search = 128;        // beam width while searching (at least k)
+  size_t ef_search = 256;        // beam width while searching (at least k)
 };
 
 class AnnGraph {
@@ -31,7 +37,20 @@ class AnnGraph {
   // anything else on the graph.
   void add(uint32_t slot, const float* vector);
   void remove(uint32_t slot);  // no-op when absent
-  size_t size() const;
+  size_t size() const;     // live nodes
+  size_t deleted() const;  // nodes marked deleted (still traversed)
+  // Whether `slot` is a live node holding exactly `vector`.
+  bool holds(uint32_t slot, const float* vector) const;
+
+  // Writes the graph to `file` (not atomically: the caller writes to a temporary and renames).
+  // Throws Io.
+  void save(const std::filesystem::path& file) const;
+  // The graph saved in `file`, of `dims`-dim vectors built with `parameters`' m and
+  // ef_construction. Throws InvalidInput naming the file when it is not such a graph.
+  static std::unique_ptr<AnnGraph> load(const std::filesystem::path& file, size_t dims, AnnParameters parameters);
+  // Gives every node the slot `new_slot(old slot)`; nodes it maps to nullopt (memories deleted
+  // since the save) are marked deleted under labels no slot uses.
+  void relabel(const std::function<std::optional<uint32_t>(uint64_t old_slot)>& new_slot);
 
   // Up to `k` admitted slots nearest to `query`, nearest first (slot, 1 - dot). Concurrent
   // searches are safe.
@@ -40,6 +59,7 @@ class AnnGraph {
 
  private:
   struct Impl;
+  explicit AnnGraph(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -25,6 +25,7 @@ void LexicalIndex::put(uint32_t slot, std::string_view content) {
                                [](const Posting& p, uint32_t s) { return p.slot < s; });
     term.postings.insert(at, {slot, tf});
     term.max_tf = std::max(term.max_tf, tf);
+    term.min_length = std::min(term.min_length, doc.length);
     doc.terms.push_back(term_id);
   }
   ++documents_;
@@ -76,11 +77,12 @@ std::vector<LexicalIndex::Hit> LexicalIndex::search(std::string_view query, cons
     order.push_back(at->second);
   }
   if (query_terms.empty()) return {};
-  // The length norm is smallest (the term largest) for an empty document.
-  const double smallest_norm = parameters_.k1 * (1.0 - parameters_.b);
+  // A term's score grows with tf and falls with the document's length: its largest tf in the
+  // shortest document holding it bounds it (at today's average length).
   for (size_t t = 0; t < query_terms.size(); ++t) {
     QueryTerm& q = query_terms[t];
     q.repeats = static_cast<double>(std::count(order.begin(), order.end(), t));
+    const double smallest_norm = retrieval::bm25_length_norm(parameters_, q.term->min_length, average);
     q.bound = q.repeats * retrieval::bm25_term(parameters_, q.idf, q.term->max_tf, smallest_norm) * (1.0 + 1e-9);
   }
 

@@ -5,7 +5,8 @@
 // search() is top-k by MaxScore (Turtle & Flood): query tokens ordered by the most they can add to
 // a score; once the k-th best score so far exceeds what the weakest tokens can add together, a
 // memory found only in those cannot enter the top k, so only the other tokens' postings drive the
-// search and the weak ones are probed for candidates still in reach. The filter is checked on
+// search and the weak ones are probed for candidates still in reach. A term's bound is its
+// largest tf in the shortest document holding it, at the current average length. The filter is checked on
 // each candidate before scoring. Scores are exactly retrieval::Bm25Index's: the same terms added
 // in query order (a repeated query token counts each time).
 #pragma once
@@ -42,6 +43,7 @@ class LexicalIndex {
   struct Term {
     std::vector<Posting> postings;  // sorted by slot
     uint32_t max_tf = 0;            // never lowered on removal: still an upper bound
+    uint32_t min_length = UINT32_MAX;  // of the documents holding it; never raised on removal: a lower bound
   };
   struct Document {
     uint32_t length = 0;

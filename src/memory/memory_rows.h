@@ -46,6 +46,7 @@ class MemoryRows {
   uint32_t slot(const std::string& id) const;  // kNone when absent
   const std::string& id(uint32_t slot) const { return rows_[slot].id; }
   bool alive(uint32_t slot) const { return slot < rows_.size() && rows_[slot].alive; }
+  Timestamp created_at(uint32_t slot) const { return rows_[slot].created_at; }
   size_t slots() const { return rows_.size(); }  // slot numbers are below this
   size_t size() const { return by_id_.size(); }
 

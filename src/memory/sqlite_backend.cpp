@@ -505,7 +505,9 @@ class SqliteBackend : public MemoryBackend {
     std::shared_lock lock(index_mutex_);
     const RowFilter admits(rows_, filter);
     std::vector<Candidate> out;
-    for (const LexicalIndex::Hit& hit : lexical_.search(text, admits, rows_, k)) out.push_back({rows_.id(hit.slot), hit.score});
+    for (const LexicalIndex::Hit& hit : lexical_.search(text, admits, rows_, k)) {
+      out.push_back({rows_.id(hit.slot), hit.score, rows_.created_at(hit.slot)});
+    }
     return out;
   }
 
@@ -551,7 +553,7 @@ class SqliteBackend : public MemoryBackend {
     const RowFilter admits(rows_, filter);
     std::vector<Candidate> out;
     for (const VectorIndex::Hit& hit : index->search(query.data(), admits, rows_, k)) {
-      out.push_back({rows_.id(hit.slot), hit.score});
+      out.push_back({rows_.id(hit.slot), hit.score, rows_.created_at(hit.slot)});
     }
     return out;
   }
@@ -635,6 +637,7 @@ class SqliteBackend : public MemoryBackend {
       std::unique_lock index_lock(index_mutex_);
       if (auto it = indexes_.find(set_id); it != indexes_.end()) {
         dropped = std::move(it->second);
+        dropped->discard_saved_graph();
         indexes_.erase(it);
       }
     }
@@ -736,6 +739,14 @@ class SqliteBackend : public MemoryBackend {
     return {open_connection().release(), ReaderDeleter{this}};
   }
 
+  std::string set_fingerprint(int64_t set_id) {
+    auto db = reader();
+    Statement s(*db, "SELECT fingerprint FROM vector_sets WHERE id = ?");
+    s.bind(1, set_id);
+    if (!s.step()) throw not_found("vector set {} does not exist", set_id);
+    return s.column_text(0);
+  }
+
   size_t set_dims(int64_t set_id) {
     auto db = reader();
     Statement s(*db, "SELECT dims FROM vector_sets WHERE id = ?");
@@ -771,15 +782,21 @@ class SqliteBackend : public MemoryBackend {
     ann.threshold = options_.ann_threshold;
     ann.parameters = {options_.ann_m, options_.ann_ef_construction, options_.ann_ef_search};
     ann.background = options_.ann_in_background;
+    if (options_.persist_ann) {
+      ann.graph_file = dir_ / fmt::format("ann-{}.hnsw", set_id);
+      ann.identity = fmt::format("set {} of {} ({} dims)", set_id, set_fingerprint(set_id), dims);
+    }
     auto index = std::make_shared<VectorIndex>(dims, ann, index_mutex_);
     // Rows change only under the write mutex, held here: reading them needs no index lock.
     Statement s(*writer_, "SELECT m.id, v.embedding FROM vectors v JOIN memories m ON m.seq = v.seq WHERE v.set_id = ?");
     s.bind(1, set_id);
+    index->begin_loading();
     while (s.step()) {
       const std::string id = s.column_text(0);
       const uint32_t slot = rows_.slot(id);
       if (slot != MemoryRows::kNone) index->put(slot, blob_vector(s, 1, dims, id).data());
     }
+    index->finish_loading(rows_);
     std::unique_lock lock(index_mutex_);
     indexes_[set_id] = index;
     return index;

@@ -189,7 +189,7 @@ struct MemoryStore::Impl {
     if (!text) {  // metadata only: newest first, scored by recency
       std::vector<MemoryEntry> entries;
       for (MemoryEntry& e : fetch(backend->recent(filter, query.limit))) {
-        e.relevance_score = recency(e, filter.now);
+        e.relevance_score = recency(e.created_at, filter.now);
         entries.push_back(std::move(e));
       }
       return entries;
@@ -228,27 +228,56 @@ struct MemoryStore::Impl {
     const retrieval::Side dense_side = side(dense, std::nullopt);
     const std::vector<retrieval::Scored> fused = retrieval::fuse(lexical_side, dense_side, fusion);
 
-    std::vector<std::string> fused_ids;
     std::unordered_map<std::string, double> relevance;
-    for (const retrieval::Scored& s : fused) {
-      fused_ids.push_back(ids[s.key]);
-      relevance[ids[s.key]] = retrieval::fused_relevance(s.score, fusion);
+    for (const retrieval::Scored& s : fused) relevance[ids[s.key]] = retrieval::fused_relevance(s.score, fusion);
+    auto final_score = [&](const std::string& id, Timestamp created_at) {
+      return ranking.relevance_weight * relevance[id] + ranking.recency_weight * recency(created_at, filter.now);
+    };
+    auto rank = [&](std::vector<MemoryEntry> entries) {
+      for (MemoryEntry& e : entries) e.relevance_score = final_score(e.id, e.created_at);
+      entries.erase(std::remove_if(entries.begin(), entries.end(),
+                                   [&](const MemoryEntry& e) { return e.relevance_score + 1e-12 < query.min_relevance; }),
+                    entries.end());
+      std::stable_sort(entries.begin(), entries.end(), [](const MemoryEntry& a, const MemoryEntry& b) {
+        return a.relevance_score > b.relevance_score;
+      });
+      return entries;
+    };
+
+    std::unordered_map<std::string, Timestamp> created;
+    for (const auto* list : {&lexical, &dense}) {
+      for (const Candidate& c : *list) {
+        if (c.created_at) created.emplace(c.id, *c.created_at);
+      }
     }
+    std::vector<std::string> fused_ids;
+    for (const retrieval::Scored& s : fused) fused_ids.push_back(ids[s.key]);
+    const bool all_dated = std::all_of(fused_ids.begin(), fused_ids.end(), [&](const std::string& id) { return created.count(id) > 0; });
+    if (!all_dated || (ranking.mmr && set)) {  // every candidate's record is needed to rank
+      std::vector<MemoryEntry> entries = rank(fetch(fused_ids));
+      if (ranking.mmr && set) return diversify(std::move(entries), *set, query.limit);
+      if (entries.size() > query.limit) entries.resize(query.limit);
+      return entries;
+    }
+    // Ranked on the backend's created_at; only the records returned are read (in rounds, as a
+    // memory deleted since the search drops out and the next in rank takes its place).
+    std::vector<std::pair<double, std::string>> ranked;
+    for (const std::string& id : fused_ids) {
+      const double score = final_score(id, created[id]);
+      if (score + 1e-12 >= query.min_relevance) ranked.emplace_back(score, id);
+    }
+    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     std::vector<MemoryEntry> entries;
-    for (MemoryEntry& e : fetch(fused_ids)) {
-      e.relevance_score = ranking.relevance_weight * relevance[e.id] + ranking.recency_weight * recency(e, filter.now);
-      if (e.relevance_score + 1e-12 >= query.min_relevance) entries.push_back(std::move(e));
+    for (size_t next = 0; entries.size() < query.limit && next < ranked.size();) {
+      std::vector<std::string> wanted;
+      for (; wanted.size() < query.limit - entries.size() && next < ranked.size(); ++next) wanted.push_back(ranked[next].second);
+      for (MemoryEntry& e : fetch(wanted)) entries.push_back(std::move(e));
     }
-    std::stable_sort(entries.begin(), entries.end(), [](const MemoryEntry& a, const MemoryEntry& b) {
-      return a.relevance_score > b.relevance_score;
-    });
-    if (ranking.mmr && set) return diversify(std::move(entries), *set, query.limit);
-    if (entries.size() > query.limit) entries.resize(query.limit);
-    return entries;
+    return rank(std::move(entries));
   }
 
-  double recency(const MemoryEntry& e, Timestamp now) const {
-    const double age_hours = std::max(0.0, static_cast<double>(now - e.created_at) / 3.6e9);
+  double recency(Timestamp created_at, Timestamp now) const {
+    const double age_hours = std::max(0.0, static_cast<double>(now - created_at) / 3.6e9);
     return std::exp(-options.ranking.decay_per_hour * age_hours);
   }
 

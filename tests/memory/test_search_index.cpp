@@ -3,6 +3,7 @@
 #include "fixture_support.h"
 #include "lexical_index.h"
 #include "memembed/embed.h"
+#include "memembed/error.h"
 #include "memembed/memory.h"
 #include "memembed/retrieval.h"
 #include "memory_rows.h"
@@ -11,7 +12,10 @@
 #include <gtest/gtest.h>
 #include <fmt/format.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <fstream>
 #include <random>
 #include <set>
 #include <thread>
@@ -19,6 +23,7 @@
 namespace memembed::testing {
 
 using namespace memembed::memory;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -260,6 +265,202 @@ TEST(SearchIndex, HnswBuiltInTheBackgroundCatchesUpWithWritesMadeMeanwhile) {
     }
   }
   EXPECT_GE(static_cast<double>(self_found) / static_cast<double>(checked), 0.98);
+}
+
+// ---- The saved HNSW graph ------------------------------------------------------------------------
+
+namespace {
+
+constexpr size_t kGraphDims = 32;
+
+// A store above a small ANN threshold, its graph built while opening (synchronously).
+struct GraphStore {
+  explicit GraphStore(const fs::path& dir) {
+    SqliteOptions options;
+    options.ann_threshold = 400;
+    options.ann_in_background = false;
+    backend = open_sqlite_backend(dir, options);
+    for (const VectorSet& s : backend->vector_sets()) set = s.id;
+    if (set == 0) set = backend->create_vector_set({"structured", "structured-32", kGraphDims}, VectorSetState::Active);
+  }
+  void write(size_t i, const std::vector<float>& v, Timestamp now) {
+    backend->put({{entry(i, "x", now), {{set, v}}, false}});
+  }
+  // Memories 0..n-1 with these vectors in one transaction, then a search (which loads the set's
+  // index and so builds the graph).
+  void write_all(const std::vector<std::vector<float>>& vectors, Timestamp now) {
+    std::vector<MemoryWrite> writes;
+    for (size_t i = 0; i < vectors.size(); ++i) writes.push_back({entry(i, "x", now), {{set, vectors[i]}}, false});
+    backend->put(writes);
+    nearest(vectors[0], now);
+  }
+  std::vector<Candidate> nearest(const std::vector<float>& q, Timestamp now, size_t k = 10) {
+    Filter f;
+    f.now = now;
+    return backend->dense_search(f, set, q, k);
+  }
+  std::unique_ptr<MemoryBackend> backend;
+  int64_t set = 0;
+};
+
+std::vector<std::vector<float>> draw(StructuredVectors& vectors, size_t n) {
+  std::vector<std::vector<float>> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(vectors.next());
+  return out;
+}
+
+ino_t inode(const fs::path& file) {
+  struct stat st {};
+  return ::stat(file.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+}  // namespace
+
+// Reopening loads the saved graph (it is not rebuilt: the file is not rewritten) and answers as
+// before; writes the saved graph never saw (a crash before the save) are caught up on open.
+TEST(SearchIndex, SavedHnswGraphIsLoadedOnOpenAndCaughtUpWithLaterWrites) {
+  TempDir dir;
+  const Timestamp now = now_micros();
+  StructuredVectors vectors(kGraphDims, 6, 3);
+  std::vector<std::vector<float>> written = draw(vectors, 1200);
+  const std::vector<std::vector<float>> queries = draw(vectors, 30);
+  std::vector<std::vector<Candidate>> before;
+  fs::path graph_file;
+  {
+    GraphStore store(dir.path());
+    store.write_all(written, now);
+    for (const auto& q : queries) before.push_back(store.nearest(q, now));
+    graph_file = dir.path() / fmt::format("ann-{}.hnsw", store.set);
+  }
+  ASSERT_TRUE(fs::exists(graph_file));
+  ASSERT_TRUE(fs::exists(graph_file.string() + ".json"));
+  const ino_t saved = inode(graph_file);
+  {
+    GraphStore store(dir.path());
+    for (size_t q = 0; q < queries.size(); ++q) {
+      const auto again = store.nearest(queries[q], now);
+      ASSERT_EQ(again.size(), before[q].size());
+      for (size_t i = 0; i < again.size(); ++i) {
+        EXPECT_EQ(again[i].id, before[q][i].id) << q << " " << i;
+        EXPECT_EQ(again[i].score, before[q][i].score);
+      }
+    }
+  }
+  EXPECT_EQ(inode(graph_file), saved) << "an unchanged graph was rewritten: it was rebuilt, not loaded";
+
+  // Writes after the save, then the graph files put back as they were before them: as after a
+  // kill -9 that came before the save at close.
+  const fs::path kept = dir.path() / "kept";
+  fs::create_directories(kept);
+  fs::copy_file(graph_file, kept / "graph");
+  fs::copy_file(graph_file.string() + ".json", kept / "manifest");
+  std::vector<size_t> removed, moved;
+  {
+    GraphStore store(dir.path());
+    for (size_t i = 0; i < 1200; i += 10) {
+      store.backend->remove(fmt::format("m{:05}", i));
+      removed.push_back(i);
+    }
+    for (size_t i = 5; i < 1200; i += 20) {
+      written[i] = vectors.next();
+      store.write(i, written[i], now);
+      moved.push_back(i);
+    }
+    for (size_t i = 1200; i < 1260; ++i) {
+      written.push_back(vectors.next());
+      store.write(i, written[i], now);
+      moved.push_back(i);
+    }
+  }
+  fs::copy_file(kept / "graph", graph_file, fs::copy_options::overwrite_existing);
+  fs::copy_file(kept / "manifest", graph_file.string() + ".json", fs::copy_options::overwrite_existing);
+  GraphStore store(dir.path());
+  for (size_t i : moved) {  // every new or changed vector is its own nearest neighbour
+    if (i % 13 == 0) continue;  // expired (see entry())
+    const auto top = store.nearest(written[i], now, 1);
+    ASSERT_EQ(top.size(), 1u);
+    EXPECT_EQ(top[0].id, fmt::format("m{:05}", i));
+  }
+  const std::set<std::string> gone = [&] {
+    std::set<std::string> ids;
+    for (size_t i : removed) ids.insert(fmt::format("m{:05}", i));
+    return ids;
+  }();
+  for (const auto& q : queries) {
+    for (const Candidate& c : store.nearest(q, now)) EXPECT_EQ(gone.count(c.id), 0u) << c.id;
+  }
+}
+
+// A damaged, truncated, foreign or garbage graph file is never trusted: the store opens, rebuilds
+// the graph (and saves a good one) and answers as well as a fresh build.
+TEST(SearchIndex, DamagedSavedHnswGraphIsRebuilt) {
+  TempDir dir;
+  const Timestamp now = now_micros();
+  StructuredVectors vectors(kGraphDims, 6, 4);
+  const std::vector<std::vector<float>> written = draw(vectors, 800);
+  fs::path graph_file;
+  {
+    GraphStore store(dir.path());
+    store.write_all(written, now);
+    graph_file = dir.path() / fmt::format("ann-{}.hnsw", store.set);
+  }
+  const std::string good = read_file(graph_file);
+  const std::string manifest = read_file(graph_file.string() + ".json");
+  auto overwrite = [](const fs::path& file, const std::string& bytes) { std::ofstream(file, std::ios::binary) << bytes; };
+  std::string flipped = good;
+  for (size_t at = 100; at < flipped.size(); at += flipped.size() / 7) flipped[at] = static_cast<char>(~flipped[at]);
+  std::string foreign = manifest;
+  foreign.replace(foreign.find("structured-32"), 13, "another-model");
+  const std::vector<std::pair<std::string, std::function<void()>>> damages = {
+      {"bytes flipped", [&] { overwrite(graph_file, flipped); }},
+      {"truncated", [&] { overwrite(graph_file, good.substr(0, good.size() / 2)); }},
+      {"garbage", [&] { overwrite(graph_file, std::string(5000, '\x7f')); }},
+      {"empty", [&] { overwrite(graph_file, ""); }},
+      {"manifest garbage", [&] { overwrite(graph_file.string() + ".json", "{not json"); }},
+      {"manifest missing", [&] { fs::remove(graph_file.string() + ".json"); }},
+      {"another model's graph", [&] { overwrite(graph_file.string() + ".json", foreign); }},
+  };
+  for (const auto& [name, damage] : damages) {
+    overwrite(graph_file, good);
+    overwrite(graph_file.string() + ".json", manifest);
+    damage();
+    const ino_t damaged = inode(graph_file);
+    GraphStore store(dir.path());
+    size_t self_found = 0, checked = 0;
+    for (size_t i = 0; i < written.size(); i += 8) {
+      if (i % 13 == 0) continue;  // expired (see entry())
+      const auto top = store.nearest(written[i], now, 1);
+      ASSERT_EQ(top.size(), 1u) << name;
+      ++checked;
+      self_found += top[0].id == fmt::format("m{:05}", i) ? 1 : 0;
+    }
+    EXPECT_GE(self_found + 1, checked) << name;
+    EXPECT_NE(inode(graph_file), damaged) << name << ": not rebuilt and saved";
+  }
+}
+
+// Below the manifest's checksum, loading checks the graph's own structure: a link pointing
+// outside the graph is an error, not a later out-of-bounds read.
+TEST(SearchIndex, GraphWithALinkOutOfRangeIsRefused) {
+  TempDir dir;
+  StructuredVectors vectors(kGraphDims, 6, 5);
+  AnnParameters parameters;
+  AnnGraph graph(kGraphDims, 100, parameters);
+  for (uint32_t i = 0; i < 100; ++i) graph.add(i, vectors.next().data());
+  const fs::path file = dir.path() / "graph";
+  graph.save(file);
+  EXPECT_EQ(AnnGraph::load(file, kGraphDims, parameters)->size(), 100u);
+  std::string bytes = read_file(file);
+  const size_t first_link = 96 + sizeof(uint32_t);  // after hnswlib's header and node 0's link count
+  const uint32_t outside = 1000000;
+  bytes.replace(first_link, sizeof outside, reinterpret_cast<const char*>(&outside), sizeof outside);
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  EXPECT_THROW(AnnGraph::load(file, kGraphDims, parameters), Error);
+  AnnParameters other = parameters;
+  other.m = 8;
+  graph.save(file);
+  EXPECT_THROW(AnnGraph::load(file, kGraphDims, other), Error);
+  EXPECT_THROW(AnnGraph::load(file, kGraphDims + 1, parameters), Error);
 }
 
 }  // namespace memembed::testing
