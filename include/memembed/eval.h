@@ -130,8 +130,8 @@ CommandOutput correlate_files(const CorrelateOptions& options);
 
 // `memembed eval tune-fusion --tasks`: the dense share of hybrid fusion for `options.model` (a
 // model directory) chosen on the tasks' own queries, each searched within its scene, by
-// retrieval::FusionTuner's conservative rule (options.fusion gives the method).
-retrieval::FusionTuning tune_fusion_on_tasks(const EvalOptions& options);
+// retrieval::FusionTuner's conservative rule (options.fusion gives the method) at `confidence`.
+retrieval::FusionTuning tune_fusion_on_tasks(const EvalOptions& options, double confidence = 0.95);
 
 // `memembed eval report`: one summary.md / report.html comparing several `--out` directories
 // (e.g. several models) beside the published LMEB rows.

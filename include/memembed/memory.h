@@ -349,6 +349,10 @@ struct ReindexResult {
   size_t pruned_sets = 0;
 };
 
+// The texts fusion calibration learns from (`memory calibrate`, `eval tune-fusion --docs DIR`):
+// every unexpired memory, grouped by agent, each agent's in creation order.
+std::vector<std::string> calibration_documents(MemoryBackend& backend, Timestamp now);
+
 class MemoryStore {
  public:
   MemoryStore(std::unique_ptr<MemoryBackend> backend, StoreOptions options);
@@ -382,9 +386,10 @@ class MemoryStore {
   // transaction. Interrupted (stop, crash): rerun to resume.
   ReindexResult reindex(std::shared_ptr<const Embedder> target, const ReindexOptions& options);
 
-  // Chooses the dense fusion weight on the store's own memories (inverse-cloze queries, the
-  // conservative rule of retrieval::FusionTuner) with the serving model, and stores it: searches
-  // without an explicit RankingOptions::fusion_weight use it from then on.
+  // Chooses the dense fusion weight on the store's own memories (calibration_documents, through
+  // retrieval::tune_fusion_on_documents: self-supervised queries and the conservative rule) with
+  // the serving model, and stores it: searches without an explicit RankingOptions::fusion_weight
+  // use it from then on.
   retrieval::FusionTuning calibrate_fusion();
 
   MemoryBackend& backend();

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -148,17 +149,21 @@ struct FusionTuning {
   double best_weight = 0.0;          // the highest mean NDCG@10 on the grid
   std::vector<double> grid;          // weights tried
   std::vector<double> ndcg_at_10;    // mean per weight (binary relevance)
+  std::vector<double> best_wins;     // per weight: share of bootstrap resamples where the best weight's mean is higher
   size_t queries = 0;
+  std::map<std::string, size_t> query_styles;  // self-supervised queries per style (tune on documents only)
   std::string reason;                // why `weight`, in words
 };
 
 // Collects per-query NDCG@10 of the fused ranking at each weight of a grid; result() applies the
-// conservative rule: the smallest weight whose mean is within one standard error (of the paired
-// per-query differences) of the best, so the BM25 side is kept when the evidence is within noise.
+// conservative rule: the smallest weight that the best weight does not beat in at least
+// `confidence` of paired bootstrap resamples of the queries. A gain within noise is not taken, so
+// the BM25 side (weight 0) is kept unless the evidence for a dense share is real.
 class FusionTuner {
  public:
-  explicit FusionTuner(FusionOptions base = {}, size_t depth = kDefaultCandidateDepth,
-                       std::vector<double> grid = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0});
+  static inline const std::vector<double> kDefaultGrid = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+  explicit FusionTuner(FusionOptions base = {}, size_t depth = kDefaultCandidateDepth, std::vector<double> grid = kDefaultGrid,
+                       double confidence = 0.95);
   void add_query(const float* lexical, const float* dense, size_t docs, const std::vector<uint32_t>* scope,
                  const std::vector<uint32_t>& relevant);
   FusionTuning result() const;
@@ -167,23 +172,47 @@ class FusionTuner {
   FusionOptions base_;
   size_t depth_;
   std::vector<double> grid_;
+  double confidence_;
   std::vector<std::vector<double>> per_query_;  // [weight][query]
 };
 
-// Self-supervised queries from documents alone (inverse cloze): from up to `max_queries` documents
-// with enough words, a sentence (or a third of the words) becomes the query and is cut out of the
-// document, which stays the one relevant document.
-struct ClozeSet {
-  std::vector<std::string> documents;  // the corpus with the cut-out spans removed
-  std::vector<std::string> queries;
-  std::vector<uint32_t> relevant;      // per query: its document
+// ---- Self-supervised queries from documents alone -----------------------------------------------
+
+// Each query is made from one document of 8 words or more (documents taken in a seeded random
+// order, styles in turn):
+//  - Cloze (inverse cloze, Lee et al. 2019): a sentence, or a third of the words, is the query; it
+//    is cut out of its document (left in with probability keep_span), which is the relevant one.
+//  - Neighbour: a sentence of a document; the relevant ones are the documents just before and after
+//    it in corpus order (the same session's neighbouring turns); the document itself is not ranked.
+//  - Reply: a question sentence, cut out of its document; relevant: that document and the next one
+//    (where the answer is in a dialogue). A document without a question gives a cloze query.
+// Every query is ranked among the documents within `window` places of its own in corpus order
+// (0 = the whole corpus), as a store ranks one agent's memories and a benchmark one conversation.
+enum class QueryStyle { Cloze, Neighbour, Reply };
+const char* to_string(QueryStyle style);
+
+struct SelfSupervisedOptions {
+  size_t max_queries = 2000;
+  double keep_span = 0.1;
+  size_t window = 300;
+  uint64_t seed = 42;
 };
-ClozeSet inverse_cloze(const std::vector<std::string>& documents, size_t max_queries, uint64_t seed = 42);
+
+struct SelfSupervisedQueries {
+  std::vector<std::string> documents;          // the corpus with the cut-out spans removed
+  std::vector<std::string> queries;
+  std::vector<QueryStyle> styles;
+  std::vector<std::vector<uint32_t>> relevant;  // per query
+  std::vector<std::vector<uint32_t>> scope;     // per query: the documents it is ranked among
+};
+SelfSupervisedQueries self_supervised_queries(const std::vector<std::string>& documents,
+                                              const SelfSupervisedOptions& options = {});
 
 using EmbedFunction = std::function<embed::Embeddings(const std::vector<std::string>&)>;
-// tune-fusion --docs and `memory calibrate`: the weight for `documents` with this dense model.
+// tune-fusion --docs and `memory calibrate`: the weight for `documents` (in corpus order) with this
+// dense model, on self_supervised_queries and the FusionTuner rule.
 FusionTuning tune_fusion_on_documents(const std::vector<std::string>& documents, const EmbedFunction& embed_documents,
                                       const EmbedFunction& embed_queries, const FusionOptions& base = {},
-                                      size_t max_queries = 1000);
+                                      const SelfSupervisedOptions& options = {}, double confidence = 0.95);
 
 }  // namespace memembed::retrieval

@@ -70,14 +70,7 @@ std::vector<std::string> read_documents(const std::filesystem::path& path) {
   }
   if (!fs::is_directory(path)) throw not_found("--docs {}: no such file or directory", path.string());
   if (fs::exists(path / "memories.db")) {
-    auto backend = memory::open_sqlite_backend(path);
-    for (std::string cursor;;) {
-      const auto batch = backend->scan(cursor, 1024);
-      if (batch.empty()) break;
-      for (const auto& e : batch) docs.push_back(e.content);
-      cursor = batch.back().id;
-    }
-    return docs;
+    return memory::calibration_documents(*memory::open_sqlite_backend(path), memory::now_micros());
   }
   std::vector<fs::path> files;
   for (const auto& entry : fs::recursive_directory_iterator(path)) {
@@ -175,7 +168,8 @@ void add_eval_command(CLI::App& app) {
     eval::EvalOptions options;
     std::string docs, fusion = "zscore";
     bool json = false;
-    size_t max_queries = 1000;
+    retrieval::SelfSupervisedOptions queries;
+    double confidence = 0.95;
   };
   auto tune_state = std::make_shared<TuneState>();
   auto* tune = eval->add_subcommand(
@@ -184,9 +178,16 @@ void add_eval_command(CLI::App& app) {
       "documents alone (--docs: corpus.jsonl, a folder of .txt/.md files, or a memory store)");
   tune->add_option("--model", tune_state->options.model, "the dense model directory")->required();
   tune->add_option("--tasks", tune_state->options.tasks, "LMEB/BEIR tasks: tune on their queries");
-  tune->add_option("--docs", tune_state->docs, "tune on inverse-cloze queries made from these documents");
+  tune->add_option("--docs", tune_state->docs, "tune on self-supervised queries made from these documents (corpus.jsonl, a folder, a memory store)");
   tune->add_option("--fusion", tune_state->fusion, "zscore | minmax | rrf")->capture_default_str();
-  tune->add_option("--max-queries", tune_state->max_queries, "--docs: self-supervised queries made")->capture_default_str();
+  tune->add_option("--max-queries", tune_state->queries.max_queries, "--docs: self-supervised queries made")->capture_default_str();
+  tune->add_option("--window", tune_state->queries.window,
+                   "--docs: rank each query among the documents this many places around its own (0 = all)")
+      ->capture_default_str();
+  tune->add_option("--confidence", tune_state->confidence,
+                   "take a dense share only when the best weight beats the smaller ones in this share of bootstrap resamples")
+      ->check(CLI::Range(0.5, 0.999))
+      ->capture_default_str();
   tune->add_option("--threads", tune_state->options.threads, "threads (0 = all cores)");
   tune->add_flag("--json", tune_state->json, "print {\"fusion_weight\": W, ...}");
   tune->callback([tune_state] {
@@ -201,17 +202,21 @@ void add_eval_command(CLI::App& app) {
       tuning = retrieval::tune_fusion_on_documents(
           read_documents(t.docs), [&](const std::vector<std::string>& x) { return model->embed_documents(x); },
           [&](const std::vector<std::string>& x) { return model->embed_queries(x, std::nullopt); }, t.options.fusion,
-          t.max_queries);
+          t.queries, t.confidence);
     } else {
-      tuning = eval::tune_fusion_on_tasks(t.options);
+      tuning = eval::tune_fusion_on_tasks(t.options, t.confidence);
     }
     if (t.json) {
-      Json curve = Json::object();
-      for (size_t i = 0; i < tuning.grid.size(); ++i) curve[fmt::format("{}", tuning.grid[i])] = tuning.ndcg_at_10[i];
-      std::cout << Json{{"fusion_weight", tuning.weight}, {"best_weight", tuning.best_weight},
-                        {"fusion", retrieval::to_string(t.options.fusion.method)}, {"queries", tuning.queries},
-                        {"ndcg_at_10", curve}, {"reason", tuning.reason}}.dump(2)
-                << std::endl;
+      Json curve = Json::object(), wins = Json::object();
+      for (size_t i = 0; i < tuning.grid.size(); ++i) {
+        curve[fmt::format("{}", tuning.grid[i])] = tuning.ndcg_at_10[i];
+        wins[fmt::format("{}", tuning.grid[i])] = tuning.best_wins[i];
+      }
+      Json out{{"fusion_weight", tuning.weight}, {"best_weight", tuning.best_weight},
+               {"fusion", retrieval::to_string(t.options.fusion.method)}, {"queries", tuning.queries},
+               {"ndcg_at_10", curve}, {"best_wins", wins}, {"reason", tuning.reason}};
+      if (!tuning.query_styles.empty()) out["query_styles"] = tuning.query_styles;
+      std::cout << out.dump(2) << std::endl;
     } else {
       for (size_t i = 0; i < tuning.grid.size(); ++i) std::cout << fmt::format("weight {:.1f}  NDCG@10 {:.4f}\n", tuning.grid[i], tuning.ndcg_at_10[i]);
       std::cout << "fusion_weight " << tuning.weight << "  (" << tuning.reason << ")" << std::endl;

@@ -10,14 +10,14 @@
 
 namespace memembed::eval {
 
-retrieval::FusionTuning tune_fusion_on_tasks(const EvalOptions& options) {
+retrieval::FusionTuning tune_fusion_on_tasks(const EvalOptions& options, double confidence) {
   const std::vector<SubsetSpec> specs = discover_subsets(options.tasks, DiscoveryOptions{options.split, options.memory_type});
   RetrieverConfig config = retriever_config(options);
   config.cache_dir = options.cache_dir;  // tune-fusion caches embeddings only where it is told to
   std::unique_ptr<Retriever> dense = make_retriever(config);
   config.model = "bm25";
   std::unique_ptr<Retriever> bm25 = make_retriever(config);
-  retrieval::FusionTuner tuner(options.fusion);
+  retrieval::FusionTuner tuner(options.fusion, retrieval::kDefaultCandidateDepth, retrieval::FusionTuner::kDefaultGrid, confidence);
   TaskLoader loader;
   const Corpus* indexed = nullptr;
   std::vector<float> lexical, cosine;

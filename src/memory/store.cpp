@@ -703,6 +703,24 @@ ReindexResult MemoryStore::reindex(std::shared_ptr<const Embedder> target, const
 
 // ---- Calibration --------------------------------------------------------------------------------
 
+std::vector<std::string> calibration_documents(MemoryBackend& backend, Timestamp now) {
+  std::vector<MemoryEntry> live;
+  for (std::string cursor;;) {
+    std::vector<MemoryEntry> batch = backend.scan(cursor, 1024);
+    if (batch.empty()) break;
+    cursor = batch.back().id;
+    for (MemoryEntry& e : batch) {
+      if (!e.expires_at || *e.expires_at > now) live.push_back(std::move(e));
+    }
+  }
+  // Ids are time-ordered: after a stable sort by agent, each agent's memories are in creation order.
+  std::stable_sort(live.begin(), live.end(), [](const MemoryEntry& a, const MemoryEntry& b) { return a.agent_id < b.agent_id; });
+  std::vector<std::string> documents;
+  documents.reserve(live.size());
+  for (MemoryEntry& e : live) documents.push_back(std::move(e.content));
+  return documents;
+}
+
 retrieval::FusionTuning MemoryStore::calibrate_fusion() {
   Impl& s = *impl_;
   std::shared_ptr<const Embedder> embedder;
@@ -711,17 +729,7 @@ retrieval::FusionTuning MemoryStore::calibrate_fusion() {
     embedder = s.serving_embedder;
   }
   if (!embedder) throw invalid_input("calibrate: open the store with its model (--model or --config)");
-  std::vector<std::string> documents;
-  std::string cursor;
-  const Timestamp now = now_micros();
-  while (true) {
-    const std::vector<MemoryEntry> batch = s.backend->scan(cursor, 1024);
-    if (batch.empty()) break;
-    for (const MemoryEntry& e : batch) {
-      if (!e.expires_at || *e.expires_at > now) documents.push_back(e.content);
-    }
-    cursor = batch.back().id;
-  }
+  const std::vector<std::string> documents = calibration_documents(*s.backend, now_micros());
   const retrieval::FusionTuning tuning = retrieval::tune_fusion_on_documents(
       documents, [&](const std::vector<std::string>& texts) { return embedder->embed_documents(texts); },
       [&](const std::vector<std::string>& texts) { return embedder->embed_queries(texts, std::nullopt); },

@@ -43,9 +43,10 @@ double mean(const std::vector<double>& v) {
 
 }  // namespace
 
-FusionTuner::FusionTuner(FusionOptions base, size_t depth, std::vector<double> grid)
-    : base_(base), depth_(depth), grid_(std::move(grid)), per_query_(grid_.size()) {
+FusionTuner::FusionTuner(FusionOptions base, size_t depth, std::vector<double> grid, double confidence)
+    : base_(base), depth_(depth), grid_(std::move(grid)), confidence_(confidence), per_query_(grid_.size()) {
   if (grid_.empty()) throw invalid_input("fusion tuning: the weight grid is empty");
+  if (!(confidence_ > 0.0 && confidence_ < 1.0)) throw invalid_input("fusion tuning: confidence {} is not in (0, 1)", confidence_);
 }
 
 void FusionTuner::add_query(const float* lexical, const float* dense, size_t docs, const std::vector<uint32_t>* scope,
@@ -65,105 +66,202 @@ FusionTuning FusionTuner::result() const {
   for (const auto& scores : per_query_) t.ndcg_at_10.push_back(mean(scores));
   const size_t best = static_cast<size_t>(std::max_element(t.ndcg_at_10.begin(), t.ndcg_at_10.end()) - t.ndcg_at_10.begin());
   t.best_weight = grid_[best];
-  // The smallest weight whose shortfall against the best is within one standard error of the
-  // paired per-query differences: a gain the queries cannot tell from noise is not taken.
-  for (size_t w = 0; w < grid_.size(); ++w) {
-    std::vector<double> diff(t.queries);
-    for (size_t q = 0; q < t.queries; ++q) diff[q] = per_query_[best][q] - per_query_[w][q];
-    const double m = mean(diff);
-    double squares = 0.0;
-    for (double d : diff) squares += (d - m) * (d - m);
-    const double se = t.queries > 1 ? std::sqrt(squares / static_cast<double>(t.queries - 1) / static_cast<double>(t.queries)) : 0.0;
-    if (m <= se) {
-      t.weight = grid_[w];
-      t.reason = w == best ? fmt::format("weight {} has the best NDCG@10 ({:.4f}) over {} queries", grid_[w],
-                                         t.ndcg_at_10[w], t.queries)
-                           : fmt::format("weight {} is within one standard error ({:.4f}) of the best weight {} "
-                                         "(NDCG@10 {:.4f} vs {:.4f}) over {} queries; the smaller dense share is kept",
-                                         grid_[w], se, grid_[best], t.ndcg_at_10[w], t.ndcg_at_10[best], t.queries);
-      break;
+  // Paired bootstrap over queries: how often, resampling the queries, the best weight beats each
+  // weight on the mean. The same resamples serve every weight, so the comparisons stay paired.
+  constexpr size_t kResamples = 2000;
+  t.best_wins.assign(grid_.size(), 0.0);
+  std::mt19937_64 random(7);
+  std::uniform_int_distribution<size_t> pick(0, t.queries - 1);
+  std::vector<double> difference(grid_.size());
+  for (size_t r = 0; r < kResamples; ++r) {
+    std::fill(difference.begin(), difference.end(), 0.0);
+    for (size_t i = 0; i < t.queries; ++i) {
+      const size_t q = pick(random);
+      for (size_t w = 0; w < grid_.size(); ++w) difference[w] += per_query_[best][q] - per_query_[w][q];
     }
+    for (size_t w = 0; w < grid_.size(); ++w) {
+      if (difference[w] > 0.0) t.best_wins[w] += 1.0 / kResamples;
+    }
+  }
+  // The smallest weight the best one does not beat with the required confidence: a gain the
+  // queries cannot tell from noise is not taken, so BM25 (weight 0) stays in charge by default.
+  for (size_t w = 0; w < grid_.size(); ++w) {
+    if (w != best && t.best_wins[w] >= confidence_) continue;
+    t.weight = grid_[w];
+    t.reason = w == best ? fmt::format("weight {} has the best NDCG@10 ({:.4f}) over {} queries", grid_[w],
+                                       t.ndcg_at_10[w], t.queries)
+                         : fmt::format("weight {} (NDCG@10 {:.4f}) is within noise of the best weight {} ({:.4f}): the best "
+                                       "wins in {:.0f}% of {} bootstrap resamples of the {} queries, under the {:.0f}% "
+                                       "required; the smaller dense share is kept",
+                                       grid_[w], t.ndcg_at_10[w], grid_[best], t.ndcg_at_10[best], 100.0 * t.best_wins[w],
+                                       kResamples, t.queries, 100.0 * confidence_);
+    break;
   }
   return t;
 }
 
-ClozeSet inverse_cloze(const std::vector<std::string>& documents, size_t max_queries, uint64_t seed) {
-  ClozeSet set;
-  set.documents = documents;
-  std::vector<uint32_t> eligible;
-  std::vector<std::vector<std::string>> words(documents.size());
-  for (size_t d = 0; d < documents.size(); ++d) {
-    std::string current;
-    for (char c : documents[d] + " ") {
-      if (c == ' ' || c == '\n' || c == '\t') {
-        if (!current.empty()) words[d].push_back(current);
-        current.clear();
-      } else {
-        current += c;
-      }
-    }
-    if (words[d].size() >= 12) eligible.push_back(static_cast<uint32_t>(d));
+const char* to_string(QueryStyle style) {
+  switch (style) {
+    case QueryStyle::Cloze: return "cloze";
+    case QueryStyle::Neighbour: return "neighbour";
+    case QueryStyle::Reply: return "reply";
   }
-  std::mt19937_64 random(seed);
-  std::shuffle(eligible.begin(), eligible.end(), random);
-  if (eligible.size() > max_queries) eligible.resize(max_queries);
-  std::sort(eligible.begin(), eligible.end());
-  for (uint32_t d : eligible) {
-    const auto& w = words[d];
-    // A sentence when the document has several, else a third of its words.
-    std::vector<std::pair<size_t, size_t>> sentences;
-    size_t start = 0;
-    for (size_t i = 0; i < w.size(); ++i) {
-      const char last = w[i].back();
-      if (last == '.' || last == '?' || last == '!' || i + 1 == w.size()) {
-        if (i + 1 - start >= 4) sentences.emplace_back(start, i + 1);
-        start = i + 1;
-      }
-    }
-    std::pair<size_t, size_t> span;
-    if (sentences.size() >= 2) {
-      span = sentences[std::uniform_int_distribution<size_t>(0, sentences.size() - 1)(random)];
+  return "?";
+}
+
+namespace {
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::string current;
+  for (char c : text) {
+    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+      if (!current.empty()) words.push_back(std::move(current));
+      current.clear();
     } else {
-      const size_t length = std::max<size_t>(4, w.size() / 3);
-      const size_t begin = std::uniform_int_distribution<size_t>(0, w.size() - length)(random);
-      span = {begin, begin + length};
+      current += c;
     }
-    std::string query, rest;
-    for (size_t i = 0; i < w.size(); ++i) {
-      std::string& out = i >= span.first && i < span.second ? query : rest;
-      if (!out.empty()) out += ' ';
-      out += w[i];
+  }
+  if (!current.empty()) words.push_back(std::move(current));
+  return words;
+}
+
+std::string join_words(const std::vector<std::string>& words, size_t begin, size_t end) {
+  std::string out;
+  for (size_t i = begin; i < end; ++i) {
+    if (!out.empty()) out += ' ';
+    out += words[i];
+  }
+  return out;
+}
+
+using Span = std::pair<size_t, size_t>;  // [begin, end) in words
+
+constexpr size_t kMinSpanWords = 4;
+
+// Sentences of at least kMinSpanWords words (ending at . ? ! or the end of the text).
+std::vector<Span> sentences(const std::vector<std::string>& words) {
+  std::vector<Span> out;
+  size_t start = 0;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const char last = words[i].back();
+    if (last == '.' || last == '?' || last == '!' || i + 1 == words.size()) {
+      if (i + 1 - start >= kMinSpanWords) out.emplace_back(start, i + 1);
+      start = i + 1;
     }
-    set.documents[d] = rest;
-    set.queries.push_back(query);
-    set.relevant.push_back(d);
+  }
+  return out;
+}
+
+// A sentence when the text has several, else a third of its words (at least kMinSpanWords).
+Span cloze_span(const std::vector<std::string>& words, std::mt19937_64& random) {
+  const std::vector<Span> found = sentences(words);
+  if (found.size() >= 2) return found[std::uniform_int_distribution<size_t>(0, found.size() - 1)(random)];
+  const size_t length = std::max(kMinSpanWords, words.size() / 3);
+  const size_t begin = std::uniform_int_distribution<size_t>(0, words.size() - length)(random);
+  return {begin, begin + length};
+}
+
+std::string without(const std::vector<std::string>& words, Span span) {
+  std::string before = join_words(words, 0, span.first), after = join_words(words, span.second, words.size());
+  return before.empty() || after.empty() ? before + after : before + ' ' + after;
+}
+
+}  // namespace
+
+SelfSupervisedQueries self_supervised_queries(const std::vector<std::string>& documents, const SelfSupervisedOptions& options) {
+  if (!(options.keep_span >= 0.0 && options.keep_span <= 1.0)) {
+    throw invalid_input("self-supervised queries: keep_span {} is not in [0, 1]", options.keep_span);
+  }
+  SelfSupervisedQueries set;
+  set.documents = documents;
+  std::vector<std::vector<std::string>> words(documents.size());
+  std::vector<uint32_t> eligible;
+  for (size_t d = 0; d < documents.size(); ++d) {
+    words[d] = split_words(documents[d]);
+    if (words[d].size() >= 2 * kMinSpanWords) eligible.push_back(static_cast<uint32_t>(d));
+  }
+  std::mt19937_64 random(options.seed);
+  std::shuffle(eligible.begin(), eligible.end(), random);
+  if (eligible.size() > options.max_queries) eligible.resize(options.max_queries);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const size_t n = documents.size();
+  for (size_t k = 0; k < eligible.size(); ++k) {
+    const uint32_t d = eligible[k];
+    const std::vector<std::string>& w = words[d];
+    // Styles in turn; one a document cannot give (no neighbour, no question) falls back to cloze.
+    QueryStyle style = static_cast<QueryStyle>(k % 3);
+    std::vector<Span> questions;
+    if (style == QueryStyle::Reply) {
+      for (const Span& s : sentences(w)) {
+        if (w[s.second - 1].back() == '?') questions.push_back(s);
+      }
+      if (questions.empty() || d + 1 >= n) style = QueryStyle::Cloze;
+    }
+    if (style == QueryStyle::Neighbour && n < 2) style = QueryStyle::Cloze;
+    std::vector<uint32_t> relevant;
+    Span span;
+    switch (style) {
+      case QueryStyle::Cloze:
+        span = cloze_span(w, random);
+        if (unit(random) >= options.keep_span) set.documents[d] = without(w, span);
+        relevant = {d};
+        break;
+      case QueryStyle::Neighbour:
+        span = cloze_span(w, random);
+        if (d > 0) relevant.push_back(d - 1);
+        if (d + 1 < n) relevant.push_back(d + 1);
+        break;
+      case QueryStyle::Reply:
+        span = questions[std::uniform_int_distribution<size_t>(0, questions.size() - 1)(random)];
+        set.documents[d] = without(w, span);
+        relevant = {d, d + 1};
+        break;
+    }
+    // Ranked among the documents around it in corpus order, as a store ranks among one agent's
+    // memories and a benchmark among one conversation's turns.
+    const size_t begin = options.window == 0 || d < options.window ? 0 : d - options.window;
+    const size_t end = options.window == 0 ? n : std::min(n, static_cast<size_t>(d) + options.window + 1);
+    std::vector<uint32_t> scope;
+    scope.reserve(end - begin);
+    for (size_t x = begin; x < end; ++x) {
+      if (style != QueryStyle::Neighbour || x != d) scope.push_back(static_cast<uint32_t>(x));
+    }
+    set.queries.push_back(join_words(w, span.first, span.second));
+    set.styles.push_back(style);
+    set.relevant.push_back(std::move(relevant));
+    set.scope.push_back(std::move(scope));
   }
   return set;
 }
 
 FusionTuning tune_fusion_on_documents(const std::vector<std::string>& documents, const EmbedFunction& embed_documents,
-                                      const EmbedFunction& embed_queries, const FusionOptions& base, size_t max_queries) {
-  const ClozeSet cloze = inverse_cloze(documents, max_queries);
-  if (cloze.queries.size() < 10) {
-    throw invalid_input("fusion tuning needs at least 10 documents of 12 words or more; found {}", cloze.queries.size());
+                                      const EmbedFunction& embed_queries, const FusionOptions& base,
+                                      const SelfSupervisedOptions& options, double confidence) {
+  const SelfSupervisedQueries set = self_supervised_queries(documents, options);
+  if (set.queries.size() < 10) {
+    throw invalid_input("fusion tuning needs at least 10 documents of {} words or more; found {}", 2 * kMinSpanWords,
+                        set.queries.size());
   }
-  const size_t n = cloze.documents.size();
-  embed::Embeddings docs = embed_documents(cloze.documents);
-  embed::Embeddings queries = embed_queries(cloze.queries);
+  const size_t n = set.documents.size();
+  embed::Embeddings docs = embed_documents(set.documents);
+  embed::Embeddings queries = embed_queries(set.queries);
   for (size_t i = 0; i < docs.rows; ++i) l2_normalize(docs.row(i), docs.dim);
   for (size_t i = 0; i < queries.rows; ++i) l2_normalize(queries.row(i), queries.dim);
   std::vector<float> dense;
   dot_products(queries.values.data(), queries.rows, docs.values.data(), docs.rows, docs.dim, 0, dense);
-  const Bm25Index index(cloze.documents, {});
-  FusionTuner tuner(base);
+  const Bm25Index index(set.documents, {});
+  FusionTuner tuner(base, kDefaultCandidateDepth, FusionTuner::kDefaultGrid, confidence);
   std::vector<double> row;
   std::vector<float> lexical(n);
-  for (size_t q = 0; q < cloze.queries.size(); ++q) {
-    index.score(cloze.queries[q], row);
+  for (size_t q = 0; q < set.queries.size(); ++q) {
+    index.score(set.queries[q], row);
     for (size_t d = 0; d < n; ++d) lexical[d] = static_cast<float>(row[d]);
-    tuner.add_query(lexical.data(), dense.data() + q * n, n, nullptr, {cloze.relevant[q]});
+    tuner.add_query(lexical.data(), dense.data() + q * n, n, &set.scope[q], set.relevant[q]);
   }
-  return tuner.result();
+  FusionTuning tuning = tuner.result();
+  for (QueryStyle style : set.styles) ++tuning.query_styles[to_string(style)];
+  return tuning;
 }
 
 }  // namespace memembed::retrieval
