@@ -46,7 +46,6 @@ check() {  # check SECONDS [ARGS...]: one run under the bundled loader and libra
   [ $rc -eq 0 ] || echo "onednn_kernel_check exited with $rc"
 }
 {
-  echo "== $(date -u) $(uname -srm)"
   if command -v lscpu > /dev/null; then
     lscpu | grep -i '^flags'
     lscpu | grep -i 'model name\|^cpu(s)\|socket\|numa node(s)\|l2 cache\|l3 cache'
@@ -54,6 +53,7 @@ check() {  # check SECONDS [ARGS...]: one run under the bundled loader and libra
     grep -m1 '^flags' /proc/cpuinfo
     grep -m1 '^model name' /proc/cpuinfo
   fi
+  echo "== $(date -u) $(uname -srm)"
   echo "== native"
   check 70
   for isa in AVX512_CORE_BF16 AVX512_CORE_VNNI AVX512_CORE AVX2_VNNI AVX2 SSE41; do
