@@ -71,17 +71,33 @@ def make_workloads(args, work, model_dir):
     all_turns.write_text("\n".join(turns) + "\n")
     counts = token_counts(args.memembed, model_dir, all_turns, work)
     short = turns[: args.short_texts]
+    # Texts end at the first turn that reaches --long-tokens, unless it would pass the cap (BERT's
+    # 512 positions; llama.cpp refuses longer inputs where memembed truncates): then just before.
+    cap = args.long_tokens + 40
     long, current, current_tokens = [], [], 2
     for text, count in zip(turns, counts):
+        if len(long) == args.long_texts:
+            break
+        if count + 2 > cap:
+            continue
+        if current_tokens + count > cap:
+            long.append(" ".join(current))
+            current, current_tokens = [], 2
         current.append(text)
         current_tokens += count
         if current_tokens >= args.long_tokens:
             long.append(" ".join(current))
             current, current_tokens = [], 2
-            if len(long) == args.long_texts:
-                break
+    long = long[: args.long_texts]
     workloads = {}
+    max_seq = json.loads((Path(model_dir) / "sentence_bert_config.json").read_text()).get("max_seq_length", 512)
+    if max_seq < cap:
+        print(f"{Path(model_dir).name}: no long-text workload (max_seq_length {max_seq} would truncate what "
+              f"llama.cpp reads whole)")
+        long = []
     for name, texts in (("short", short), ("long", long)):
+        if not texts:
+            continue
         path = work / f"{name}.txt"
         path.write_text("\n".join(texts) + "\n")
         one = work / f"{name}-one.txt"
