@@ -114,7 +114,8 @@ def memembed_command(args, model_dir, precision, texts, output):
 
 
 def llama_command(args, gguf, texts, context):
-    return [Path(args.llama_bin) / "llama-embedding", "-m", gguf, "-f", texts, "-t", "1", "-tb", "1",
+    program = args.llamacpp_embed or Path(args.llama_bin) / "llama-embedding"
+    return [program, "-m", gguf, "-f", texts, "-t", "1", "-tb", "1",
             "-c", str(context), "--embd-normalize", "2", "--embd-output-format", "json", "--no-warmup"]
 
 
@@ -149,8 +150,9 @@ def make_ggufs(args, model_dir, work):
         subprocess.run(["/usr/bin/python3", HERE / "st_to_gguf.py", model_dir, f32], check=True, env=env,
                        stdout=subprocess.DEVNULL)
     if not q8.exists():
-        subprocess.run([Path(args.llama_bin) / "llama-quantize", f32, q8, "q8_0"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = ([args.llamacpp_embed, "--quantize", f32, q8] if args.llamacpp_embed
+                   else [Path(args.llama_bin) / "llama-quantize", f32, q8, "q8_0"])
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return {"f32": f32, "q8_0": q8}
 
 
@@ -223,7 +225,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", required=True, help="sentence-transformers BERT directories")
     parser.add_argument("--memembed", default=str(REPO / "build" / "memembed"))
-    parser.add_argument("--llama-bin", required=True, help="llama.cpp's build/bin (llama-embedding, llama-quantize)")
+    parser.add_argument("--llama-bin", help="llama.cpp's build/bin (llama-embedding, llama-quantize)")
+    parser.add_argument("--llamacpp-embed", help="instead of --llama-bin: llamacpp_embed.cpp built on a prebuilt libllama")
     parser.add_argument("--llama-src", required=True, help="llama.cpp's source (for gguf-py)")
     parser.add_argument("--corpus", default=str(REPO.parent / "shared" / "lmeb" / "Dialogue" / "LoCoMo" / "corpus.jsonl"))
     parser.add_argument("--precisions", default="f32,int8", help="memembed precisions, comma separated")
@@ -236,6 +239,8 @@ def main():
     parser.add_argument("--work", default=str(REPO / "build" / "llamacpp-compare"))
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
+    if not args.llama_bin and not args.llamacpp_embed:
+        parser.error("--llama-bin or --llamacpp-embed is required")
     args.precisions = args.precisions.split(",")
     args.context = {"short": args.short_context, "long": args.long_context}
     report = {"threads": 1, "method": "marginal CPU time per process (N texts minus one text), best of rounds"}
