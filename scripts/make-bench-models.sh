@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Builds random-weight models with the real shapes of popular embedding models, for `memembed bench`
 # (weights are seeded, so every machine gets the same models). Usage:
-#   scripts/make-bench-models.sh [OUT_DIR]        (default: build/bench-models)
+#   scripts/make-bench-models.sh [OUT_DIR [NAME...]]   (default: build/bench-models, all four)
 # Tokenizers come from ../shared (the real bert-base-uncased vocabulary that MiniLM and BGE use; the
 # Gemma fixture's SentencePiece model stands in for Gemma's, which only changes which ids occur).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$here/build/bench-models}"
+wanted=("${@:2}")
+# Whether NAME was asked for (no names: every model).
+wanted() { [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; }
 shared="${MEMEMBED_SHARED_DIR:-$here/../shared}"
 memembed="${MEMEMBED_BIN:-$here/build/memembed}"
 
@@ -19,6 +22,7 @@ st_files() {  # dir max_seq_length pooling_flag
 }
 
 bert() {  # name hidden layers heads intermediate max_seq pooling
+  wanted "$1" || return 0
   local dir="$out/$1"
   mkdir -p "$dir"
   cat >"$dir/config.json" <<JSON
@@ -38,6 +42,7 @@ JSON
 }
 
 embeddinggemma() {
+  wanted embeddinggemma-300m || return 0
   local dir="$out/embeddinggemma-300m"
   mkdir -p "$dir/2_Dense" "$dir/3_Dense"
   cat >"$dir/config.json" <<JSON

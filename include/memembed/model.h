@@ -79,6 +79,10 @@ struct LoadOptions {
   size_t max_seq_length = 0;
   // Precision of the transformer's linear layers (see Precision); falls back per plan_precision.
   Precision precision = Precision::F32;
+  // At int8/bf16: keep only the packed linear weights, freeing the float32 ones as the layers are
+  // read (a BERT's linear weights are most of its memory). The model then embeds but cannot be
+  // trained or saved (parameters() and save() throw Unsupported).
+  bool inference_only = false;
 };
 
 class SentenceTransformer {

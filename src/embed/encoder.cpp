@@ -71,7 +71,8 @@ std::vector<Batch> plan_batches(const std::vector<text::Encoding>& encodings, co
 Encoder::Encoder(const fs::path& model_dir, EncoderOptions options)
     : Encoder(std::shared_ptr<const model::SentenceTransformer>(
                   model::SentenceTransformer::load(hub::resolve_model(model_dir.string()),
-                                                   {options.max_seq_length, options.precision})),
+                                                   {options.max_seq_length, options.precision,
+                                                    /*inference_only=*/true})),
               options) {
   // A hub id names the model better than its cache folder (which is the revision).
   if (!fs::exists(model_dir) && hub::is_repo_id(model_dir.string())) model_name_ = model_dir.string();

@@ -26,8 +26,9 @@ enum class PositionScheme { FromZero, AfterPaddingIndex };
 
 class BertBackbone final : public Backbone {
  public:
-  BertBackbone(const HfConfig& config, const WeightSource& weights, PositionScheme scheme)
-      : scheme_(scheme) {
+  BertBackbone(const HfConfig& config, const WeightSource& weights, PositionScheme scheme,
+               const BackboneOptions& options)
+      : scheme_(scheme), options_(options) {
     hidden_ = config.get_size("hidden_size");
     heads_ = config.get_size("num_attention_heads");
     if (hidden_ % heads_ != 0) {
@@ -83,17 +84,8 @@ class BertBackbone final : public Backbone {
       layer.output_bias = vector("output.dense.bias", hidden_);
       layer.output_norm_weight = vector("output.LayerNorm.weight", hidden_);
       layer.output_norm_bias = vector("output.LayerNorm.bias", hidden_);
+      prepare_linears(layer);
       layers_.push_back(std::move(layer));
-    }
-    set_precision(Precision::F32);
-  }
-
-  void set_precision(Precision precision) override {
-    for (BertLayer& layer : layers_) {
-      layer.qkv = Linear(layer.qkv_weight, layer.qkv_bias, precision);
-      layer.attention_out = Linear(layer.attention_out_weight, layer.attention_out_bias, precision);
-      layer.intermediate = Linear(layer.intermediate_weight, layer.intermediate_bias, precision);
-      layer.output = Linear(layer.output_weight, layer.output_bias, precision);
     }
   }
 
@@ -146,6 +138,7 @@ class BertBackbone final : public Backbone {
   }
 
   std::vector<std::pair<std::string, at::Tensor>> named_weights() const override {
+    if (options_.frees_float_weights()) throw_float_weights_freed(options_.precision);
     std::vector<std::pair<std::string, at::Tensor>> result = {
         {"embeddings.word_embeddings.weight", word_embeddings_},
         {"embeddings.position_embeddings.weight", position_embeddings_},
@@ -178,6 +171,7 @@ class BertBackbone final : public Backbone {
   }
 
   std::vector<at::Tensor> parameters() const override {
+    if (options_.frees_float_weights()) throw_float_weights_freed(options_.precision);
     std::vector<at::Tensor> result = {word_embeddings_, position_embeddings_, token_type_embeddings_,
                                       embedding_norm_weight_, embedding_norm_bias_};
     for (const auto& layer : layers_) {
@@ -190,7 +184,16 @@ class BertBackbone final : public Backbone {
   }
 
  private:
+  // The layer's inference kernels, right after its weights are read (see BackboneOptions).
+  void prepare_linears(BertLayer& layer) const {
+    prepare_linear(layer.qkv, layer.qkv_weight, layer.qkv_bias, options_);
+    prepare_linear(layer.attention_out, layer.attention_out_weight, layer.attention_out_bias, options_);
+    prepare_linear(layer.intermediate, layer.intermediate_weight, layer.intermediate_bias, options_);
+    prepare_linear(layer.output, layer.output_weight, layer.output_bias, options_);
+  }
+
   PositionScheme scheme_;
+  BackboneOptions options_;
   int64_t hidden_ = 0, heads_ = 0, intermediate_ = 0, layers_count_ = 0, vocab_ = 0, positions_ = 0;
   int64_t padding_index_ = 1;
   double eps_ = 1e-12;
@@ -202,12 +205,13 @@ class BertBackbone final : public Backbone {
 
 }  // namespace
 
-std::unique_ptr<Backbone> build_bert(const HfConfig& config, const WeightSource& weights) {
-  return std::make_unique<BertBackbone>(config, weights, PositionScheme::FromZero);
+std::unique_ptr<Backbone> build_bert(const HfConfig& config, const WeightSource& weights, const BackboneOptions& options) {
+  return std::make_unique<BertBackbone>(config, weights, PositionScheme::FromZero, options);
 }
 
-std::unique_ptr<Backbone> build_xlm_roberta(const HfConfig& config, const WeightSource& weights) {
-  return std::make_unique<BertBackbone>(config, weights, PositionScheme::AfterPaddingIndex);
+std::unique_ptr<Backbone> build_xlm_roberta(const HfConfig& config, const WeightSource& weights,
+                                            const BackboneOptions& options) {
+  return std::make_unique<BertBackbone>(config, weights, PositionScheme::AfterPaddingIndex, options);
 }
 
 }  // namespace memembed::model

@@ -9,7 +9,8 @@
 
 namespace memembed::model {
 
-std::unique_ptr<Backbone> build_gemma3(const HfConfig& config, const WeightSource& weights) {
+std::unique_ptr<Backbone> build_gemma3(const HfConfig& config, const WeightSource& weights,
+                                       const BackboneOptions& options) {
   DecoderSpec spec = read_common_decoder_config(config);
   spec.norm_adds_one = true;
   spec.sandwich_norms = true;
@@ -51,7 +52,7 @@ std::unique_ptr<Backbone> build_gemma3(const HfConfig& config, const WeightSourc
       throw unsupported("{}: layer type \"{}\" is not supported (sliding_attention, full_attention)", config.where(), type);
     }
   }
-  return build_decoder(spec, weights);
+  return build_decoder(spec, weights, options);
 }
 
 }  // namespace memembed::model

@@ -5,7 +5,8 @@
 
 namespace memembed::model {
 
-std::unique_ptr<Backbone> build_qwen3(const HfConfig& config, const WeightSource& weights) {
+std::unique_ptr<Backbone> build_qwen3(const HfConfig& config, const WeightSource& weights,
+                                      const BackboneOptions& options) {
   DecoderSpec spec = read_common_decoder_config(config);
   spec.causal = true;
   spec.activation = parse_activation(config.get_string("hidden_act", "silu"), config.where() + ": hidden_act");
@@ -14,7 +15,7 @@ std::unique_ptr<Backbone> build_qwen3(const HfConfig& config, const WeightSource
   }
   spec.rope_base.assign(static_cast<size_t>(spec.layers), config.get_double("rope_theta", 1e6));
   spec.window_radius.assign(static_cast<size_t>(spec.layers), -1);
-  return build_decoder(spec, weights);
+  return build_decoder(spec, weights, options);
 }
 
 }  // namespace memembed::model

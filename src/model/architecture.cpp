@@ -15,14 +15,15 @@ const std::vector<Architecture>& architectures() {
   return table;
 }
 
-std::unique_ptr<Backbone> build_backbone(const HfConfig& config, const WeightSource& weights) {
+std::unique_ptr<Backbone> build_backbone(const HfConfig& config, const WeightSource& weights,
+                                         const BackboneOptions& options) {
   const std::string name = config.architecture();
   const std::string model_type = config.model_type();
   for (const auto& row : architectures()) {
-    if (name == row.name) return row.build(config, weights);
+    if (name == row.name) return row.build(config, weights, options);
   }
   for (const auto& row : architectures()) {
-    if (!model_type.empty() && model_type == row.model_type) return row.build(config, weights);
+    if (!model_type.empty() && model_type == row.model_type) return row.build(config, weights, options);
   }
   std::vector<std::string> known;
   for (const auto& row : architectures()) known.push_back(row.name);

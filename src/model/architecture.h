@@ -12,7 +12,8 @@
 
 namespace memembed::model {
 
-using BackboneBuilder = std::unique_ptr<Backbone> (*)(const HfConfig& config, const WeightSource& weights);
+using BackboneBuilder = std::unique_ptr<Backbone> (*)(const HfConfig& config, const WeightSource& weights,
+                                                      const BackboneOptions& options);
 
 struct Architecture {
   const char* name;        // e.g. "BertModel"
@@ -24,12 +25,16 @@ struct Architecture {
 const std::vector<Architecture>& architectures();
 
 // Builds the backbone for `config`; Unsupported (listing the known names) when none matches.
-std::unique_ptr<Backbone> build_backbone(const HfConfig& config, const WeightSource& weights);
+std::unique_ptr<Backbone> build_backbone(const HfConfig& config, const WeightSource& weights,
+                                         const BackboneOptions& options = {});
 
 // Builders, one per arch_<name>.cpp.
-std::unique_ptr<Backbone> build_bert(const HfConfig& config, const WeightSource& weights);
-std::unique_ptr<Backbone> build_xlm_roberta(const HfConfig& config, const WeightSource& weights);
-std::unique_ptr<Backbone> build_gemma3(const HfConfig& config, const WeightSource& weights);
-std::unique_ptr<Backbone> build_qwen3(const HfConfig& config, const WeightSource& weights);
+std::unique_ptr<Backbone> build_bert(const HfConfig& config, const WeightSource& weights, const BackboneOptions& options);
+std::unique_ptr<Backbone> build_xlm_roberta(const HfConfig& config, const WeightSource& weights,
+                                            const BackboneOptions& options);
+std::unique_ptr<Backbone> build_gemma3(const HfConfig& config, const WeightSource& weights,
+                                       const BackboneOptions& options);
+std::unique_ptr<Backbone> build_qwen3(const HfConfig& config, const WeightSource& weights,
+                                      const BackboneOptions& options);
 
 }  // namespace memembed::model

@@ -33,12 +33,24 @@ class Backbone {
   virtual std::vector<std::pair<std::string, at::Tensor>> named_weights() const = 0;
   // Trainable tensors (may be fused views' owners, e.g. a packed q/k/v matrix).
   virtual std::vector<at::Tensor> parameters() const = 0;
-  // Prepares the linear layers' inference kernels at `precision` (an effective precision from
-  // plan_precision); the float32 weights stay as loaded. Architectures without low-precision
-  // kernels say so.
-  virtual void set_precision(Precision precision) {
-    if (precision != Precision::F32) throw unsupported("this architecture has no {} kernels", to_string(precision));
-  }
 };
+
+// How a backbone prepares its linear layers as it reads their weights.
+struct BackboneOptions {
+  Precision precision = Precision::F32;  // an effective precision from plan_precision
+  // At int8/bf16: free each float32 linear weight as soon as its packed copy exists, layer by layer,
+  // so the float32 model is never whole in memory. named_weights() and parameters() then throw:
+  // such a backbone runs inference only (no training, no saving).
+  bool inference_only = false;
+
+  bool frees_float_weights() const { return inference_only && precision != Precision::F32; }
+};
+
+// named_weights()/parameters() of a backbone whose float32 linear weights were freed.
+[[noreturn]] inline void throw_float_weights_freed(Precision precision) {
+  throw unsupported("this model was loaded for inference at {}: its float32 linear weights were freed; load it "
+                    "again for training or saving",
+                    to_string(precision));
+}
 
 }  // namespace memembed::model

@@ -27,7 +27,8 @@ struct DecoderLayer {
 
 class DecoderBackbone final : public Backbone {
  public:
-  DecoderBackbone(const DecoderSpec& spec, const WeightSource& weights) : spec_(spec) {
+  DecoderBackbone(const DecoderSpec& spec, const WeightSource& weights, const BackboneOptions& options)
+      : spec_(spec), options_(options) {
     const int64_t H = spec.hidden, D = spec.head_dim, I = spec.intermediate;
     const int64_t q_width = spec.q_heads * D, kv_width = spec.kv_heads * D;
     embed_tokens_ = weights.load("embed_tokens.weight", {spec.vocab, H});
@@ -55,17 +56,8 @@ class DecoderBackbone final : public Backbone {
       layer.gate_up_weight = at::cat({weights.load(p + "mlp.gate_proj.weight", {I, H}),
                                       weights.load(p + "mlp.up_proj.weight", {I, H})});
       layer.down_weight = weights.load(p + "mlp.down_proj.weight", {H, I});
+      prepare_linears(layer);
       layers_.push_back(std::move(layer));
-    }
-    set_precision(Precision::F32);
-  }
-
-  void set_precision(Precision precision) override {
-    for (DecoderLayer& layer : layers_) {
-      layer.qkv = Linear(layer.qkv_weight, layer.qkv_bias, precision);
-      layer.output = Linear(layer.output_weight, at::Tensor(), precision);
-      layer.gate_up = Linear(layer.gate_up_weight, at::Tensor(), precision);
-      layer.down = Linear(layer.down_weight, at::Tensor(), precision);
     }
   }
 
@@ -123,6 +115,7 @@ class DecoderBackbone final : public Backbone {
   }
 
   std::vector<std::pair<std::string, at::Tensor>> named_weights() const override {
+    if (options_.frees_float_weights()) throw_float_weights_freed(options_.precision);
     std::vector<std::pair<std::string, at::Tensor>> result = {{"embed_tokens.weight", embed_tokens_}};
     const int64_t q_width = spec_.q_heads * spec_.head_dim, kv_width = spec_.kv_heads * spec_.head_dim;
     const char* projections[3] = {"q_proj", "k_proj", "v_proj"};
@@ -154,6 +147,7 @@ class DecoderBackbone final : public Backbone {
   }
 
   std::vector<at::Tensor> parameters() const override {
+    if (options_.frees_float_weights()) throw_float_weights_freed(options_.precision);
     std::vector<at::Tensor> result = {embed_tokens_, final_norm_};
     for (const auto& layer : layers_) {
       for (const at::Tensor* t : {&layer.input_norm, &layer.qkv_weight, &layer.qkv_bias, &layer.q_norm, &layer.k_norm,
@@ -166,6 +160,14 @@ class DecoderBackbone final : public Backbone {
   }
 
  private:
+  // The layer's inference kernels, right after its weights are read (see BackboneOptions).
+  void prepare_linears(DecoderLayer& layer) const {
+    prepare_linear(layer.qkv, layer.qkv_weight, layer.qkv_bias, options_);
+    prepare_linear(layer.output, layer.output_weight, at::Tensor(), options_);
+    prepare_linear(layer.gate_up, layer.gate_up_weight, at::Tensor(), options_);
+    prepare_linear(layer.down, layer.down_weight, at::Tensor(), options_);
+  }
+
   at::Tensor norm(const at::Tensor& x, const at::Tensor& weight) const {
     return rms_norm(x, spec_.norm_adds_one ? weight + 1.0f : weight, spec_.rms_eps);
   }
@@ -176,6 +178,7 @@ class DecoderBackbone final : public Backbone {
   }
 
   DecoderSpec spec_;
+  BackboneOptions options_;
   at::Tensor embed_tokens_, final_norm_;
   std::vector<DecoderLayer> layers_;
 };
@@ -206,8 +209,9 @@ DecoderSpec read_common_decoder_config(const HfConfig& config) {
   return spec;
 }
 
-std::unique_ptr<Backbone> build_decoder(const DecoderSpec& spec, const WeightSource& weights) {
-  return std::make_unique<DecoderBackbone>(spec, weights);
+std::unique_ptr<Backbone> build_decoder(const DecoderSpec& spec, const WeightSource& weights,
+                                        const BackboneOptions& options) {
+  return std::make_unique<DecoderBackbone>(spec, weights, options);
 }
 
 }  // namespace memembed::model

@@ -31,7 +31,8 @@ struct DecoderSpec {
   std::vector<int64_t> window_radius;
 };
 
-std::unique_ptr<Backbone> build_decoder(const DecoderSpec& spec, const WeightSource& weights);
+std::unique_ptr<Backbone> build_decoder(const DecoderSpec& spec, const WeightSource& weights,
+                                        const BackboneOptions& options);
 
 // Checks the fields every decoder config shares and fills them into a spec (errors name the file).
 DecoderSpec read_common_decoder_config(const HfConfig& config);

@@ -41,24 +41,38 @@ PrecisionPlan plan_precision(Precision requested) {
   return plan;
 }
 
-Linear::Linear(at::Tensor weight, at::Tensor bias, Precision precision)
-    : weight_(std::move(weight)), bias_(std::move(bias)) {
+Linear::Linear(at::Tensor weight, at::Tensor bias, Precision precision, bool inference_only)
+    : weight_(std::move(weight)), bias_(std::move(bias)), out_(weight_.size(0)), in_(weight_.size(1)) {
   if (precision == Precision::F32) return;
   MEMEMBED_ASSERT(!bias_.defined() || bias_.is_contiguous());
   const at::Tensor contiguous = weight_.contiguous();
   const float* data = contiguous.data_ptr<float>();
-  const int64_t out = weight_.size(0), in = weight_.size(1);
-  packed_ = precision == Precision::Int8 ? onednn::make_int8_linear(data, out, in)
-                                         : onednn::make_bf16_linear(data, out, in);
+  packed_ = precision == Precision::Int8 ? onednn::make_int8_linear(data, out_, in_)
+                                         : onednn::make_bf16_linear(data, out_, in_);
+  if (inference_only) weight_ = at::Tensor();
+}
+
+void prepare_linear(Linear& kernel, at::Tensor& weight, const at::Tensor& bias, const BackboneOptions& options) {
+  kernel = Linear(weight, bias, options.precision, options.inference_only);
+  if (options.frees_float_weights()) weight = at::Tensor();
+}
+
+const at::Tensor& Linear::float_weight() const {
+  if (!weight_.defined()) {
+    throw unsupported("a {}x{} linear layer loaded for inference only cannot run with autograd on (its float32 "
+                      "weight was freed)",
+                      in_, out_);
+  }
+  return weight_;
 }
 
 at::Tensor Linear::operator()(const at::Tensor& x) const {
-  if (!packed_ || at::GradMode::is_enabled()) return at::linear(x, weight_, bias_);
+  if (!packed_ || at::GradMode::is_enabled()) return at::linear(x, float_weight(), bias_);
   return packed_forward(x, nullptr);
 }
 
 at::Tensor Linear::onto(const at::Tensor& x, const at::Tensor& residual) const {
-  if (at::GradMode::is_enabled()) return at::linear(x, weight_, bias_) + residual;
+  if (at::GradMode::is_enabled()) return at::linear(x, float_weight(), bias_) + residual;
   if (packed_) return packed_forward(x, &residual);
   // The GEMM accumulates onto residual + bias (beta = 1): two passes over the output fewer than
   // linear, then add.
@@ -68,11 +82,10 @@ at::Tensor Linear::onto(const at::Tensor& x, const at::Tensor& residual) const {
 }
 
 at::Tensor Linear::packed_forward(const at::Tensor& x, const at::Tensor* residual) const {
-  const int64_t out = weight_.size(0), in = weight_.size(1);
-  at::Tensor rows = x.reshape({-1, in});
+  at::Tensor rows = x.reshape({-1, in_});
   if (rows.stride(1) != 1) rows = rows.contiguous();
   std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = out;
+  shape.back() = out_;
   at::Tensor output = at::empty(shape, x.options());
   if (rows.size(0) == 0) return output;
   at::Tensor added;

@@ -40,9 +40,9 @@ const char* isa_name(dnnl::cpu_isa isa) {
   }
 }
 
-// Row r of a [rows, n] matrix with runtime rows and the given leading dimension.
-dnnl::memory::desc runtime_rows(int64_t n, dt type) {
-  return dnnl::memory::desc({DNNL_RUNTIME_DIM_VAL, n}, type, {n, 1});
+// A [rows, n] row-major matrix; rows 0 = decided on each call.
+dnnl::memory::desc row_major(int64_t rows, int64_t n, dt type) {
+  return dnnl::memory::desc({rows > 0 ? rows : DNNL_RUNTIME_DIM_VAL, n}, type, {n, 1});
 }
 
 // Symmetric int8 of one weight row: q = round(x / scale) in [-levels, levels], scale = max|x| /
@@ -117,18 +117,24 @@ class OnednnLinear : public PackedLinear {
   const std::string& implementation() const override { return implementation_; }
 
  protected:
-  OnednnLinear(int64_t out, int64_t in, dt source_type, dt weight_type, const dnnl::primitive_attr& attributes,
-               const char* what)
-      : out_(out), in_(in), source_type_(source_type), weight_type_(weight_type) {
+  OnednnLinear(int64_t out, int64_t in, int64_t rows, dt source_type, dt weight_type,
+               const dnnl::primitive_attr& attributes, const char* what)
+      : out_(out), in_(in), rows_(rows), source_type_(source_type), weight_type_(weight_type) {
     const dnnl::memory::desc weights_desc({in, out}, weight_type, {1, in});
     try {
-      const dnnl::matmul::desc desc(runtime_rows(in, source_type), weights_desc, runtime_rows(out, dt::f32));
+      const dnnl::matmul::desc desc(row_major(rows, in, source_type), weights_desc, row_major(rows, out, dt::f32));
       const dnnl::matmul::primitive_desc primitive_desc(desc, attributes, cpu_engine());
       implementation_ = primitive_desc.impl_info_str();
       matmul_ = dnnl::matmul(primitive_desc);
     } catch (const dnnl::error& e) {
       throw unsupported("oneDNN has no {} matmul for this CPU ({}): {}", what, isa_name(dnnl::get_effective_cpu_isa()),
                         e.what());
+    }
+  }
+
+  void check_rows(int64_t rows) const {
+    if (rows_ > 0 && rows != rows_) {
+      throw invalid_input("this {}x{} layer was made for {} rows per call, not {}", in_, out_, rows_, rows);
     }
   }
 
@@ -142,7 +148,7 @@ class OnednnLinear : public PackedLinear {
     stream.wait();
   }
 
-  int64_t out_, in_;
+  int64_t out_, in_, rows_;
 
  private:
   dt source_type_, weight_type_;
@@ -157,8 +163,9 @@ class OnednnLinear : public PackedLinear {
 // outliers, lose more to coarse steps than weights do. VNNI and AMX accumulate in 32 bits.
 class Int8Linear final : public OnednnLinear {
  public:
-  Int8Linear(int64_t out, int64_t in, const std::vector<float>& channel_scales, std::vector<int8_t> quantized)
-      : OnednnLinear(out, in, dt::u8, dt::s8, attributes(channel_scales), "int8"),
+  Int8Linear(int64_t out, int64_t in, int64_t rows, const std::vector<float>& channel_scales,
+             std::vector<int8_t> quantized)
+      : OnednnLinear(out, in, rows, dt::u8, dt::s8, attributes(channel_scales), "int8"),
         quantized_(std::move(quantized)),
         scaled_column_sums_(static_cast<size_t>(out)) {
     // The zero point's share of each output: zero * sum_k W_q[o, k], in the output's units.
@@ -171,6 +178,7 @@ class Int8Linear final : public OnednnLinear {
 
   void forward(const float* x, int64_t rows, int64_t x_stride, const float* bias, const float* residual,
                float* out) const override {
+    check_rows(rows);
     // Per-thread buffers, kept between calls: the activations change every call, their size rarely.
     thread_local std::vector<uint8_t> activations;
     thread_local std::vector<RowQuantization> row_quantization;
@@ -201,14 +209,15 @@ class Int8Linear final : public OnednnLinear {
 
 class Bf16Linear final : public OnednnLinear {
  public:
-  Bf16Linear(const float* weight, int64_t out, int64_t in)
-      : OnednnLinear(out, in, dt::bf16, dt::bf16, dnnl::primitive_attr(), "bf16"),
+  Bf16Linear(const float* weight, int64_t out, int64_t in, int64_t rows)
+      : OnednnLinear(out, in, rows, dt::bf16, dt::bf16, dnnl::primitive_attr(), "bf16"),
         weights_(static_cast<size_t>(out * in)) {
     to_bf16(weight, out * in, weights_.data());
   }
 
   void forward(const float* x, int64_t rows, int64_t x_stride, const float* bias, const float* residual,
                float* out) const override {
+    check_rows(rows);
     thread_local std::vector<uint16_t> activations;
     activations.resize(static_cast<size_t>(rows * in_));
     uint16_t* converted = activations.data();
@@ -239,18 +248,18 @@ CpuSupport cpu_support() {
   return support;
 }
 
-std::unique_ptr<PackedLinear> make_int8_linear(const float* weight, int64_t out, int64_t in) {
+std::unique_ptr<PackedLinear> make_int8_linear(const float* weight, int64_t out, int64_t in, int64_t rows) {
   std::vector<float> scales(static_cast<size_t>(out));
   std::vector<int8_t> quantized(static_cast<size_t>(out * in));
   const float weight_levels = cpu_support().int8_dot_product ? 127.0f : 63.0f;  // see Int8Linear
   for (int64_t o = 0; o < out; ++o) {
     scales[static_cast<size_t>(o)] = quantize_weights(weight + o * in, in, weight_levels, quantized.data() + o * in);
   }
-  return std::make_unique<Int8Linear>(out, in, scales, std::move(quantized));
+  return std::make_unique<Int8Linear>(out, in, rows, scales, std::move(quantized));
 }
 
-std::unique_ptr<PackedLinear> make_bf16_linear(const float* weight, int64_t out, int64_t in) {
-  return std::make_unique<Bf16Linear>(weight, out, in);
+std::unique_ptr<PackedLinear> make_bf16_linear(const float* weight, int64_t out, int64_t in, int64_t rows) {
+  return std::make_unique<Bf16Linear>(weight, out, in, rows);
 }
 
 }  // namespace memembed::model::onednn

@@ -43,8 +43,10 @@ class PackedLinear {
 };
 
 // `weight` is [out, in] row-major float32. Throw Unsupported when oneDNN has no kernel for the
-// data type on this CPU.
-std::unique_ptr<PackedLinear> make_int8_linear(const float* weight, int64_t out, int64_t in);
-std::unique_ptr<PackedLinear> make_bf16_linear(const float* weight, int64_t out, int64_t in);
+// data type on this CPU. `rows` > 0 makes a layer for exactly that many rows per call (forward
+// throws InvalidInput on any other count): oneDNN 2.6 offers some kernels (AMX brgemm) only for a
+// row count known when the layer is made; 0 (the default) takes any count.
+std::unique_ptr<PackedLinear> make_int8_linear(const float* weight, int64_t out, int64_t in, int64_t rows = 0);
+std::unique_ptr<PackedLinear> make_bf16_linear(const float* weight, int64_t out, int64_t in, int64_t rows = 0);
 
 }  // namespace memembed::model::onednn

@@ -184,6 +184,16 @@ const TensorInfo* SafetensorsFile::find(const std::string& name) const {
   return it == tensors_.end() ? nullptr : &it->second;
 }
 
+void SafetensorsFile::release_pages(const TensorInfo& info) const {
+  // The copy is what the model keeps. Without this the mapped file stays resident next to it until
+  // the file is closed after loading: every weight counted twice at the peak. The mapping is
+  // private and read-only, so dropped pages are simply read again if the tensor is read again.
+  static const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(data_ + info.begin) + page - 1) / page * page;
+  const auto end = reinterpret_cast<uintptr_t>(data_ + info.end) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 at::Tensor SafetensorsFile::read_float32(const TensorInfo& info) const {
   at::ScalarType stored;
   switch (info.dtype) {
@@ -198,6 +208,7 @@ at::Tensor SafetensorsFile::read_float32(const TensorInfo& info) const {
   // Copy into an aligned buffer first: the mapped data need not be aligned to the element size.
   at::Tensor raw = at::empty(info.shape, at::TensorOptions().dtype(stored));
   std::memcpy(raw.data_ptr(), data_ + info.begin, info.end - info.begin);
+  release_pages(info);
   return stored == at::kFloat ? raw : raw.to(at::kFloat);
 }
 

@@ -47,6 +47,8 @@ class SafetensorsFile {
   at::Tensor read_float32(const TensorInfo& info) const;
 
  private:
+  void release_pages(const TensorInfo& info) const;  // drops the tensor's mapped pages from memory
+
   std::filesystem::path path_;
   const uint8_t* data_ = nullptr;  // start of the data area
   size_t mapped_size_ = 0;

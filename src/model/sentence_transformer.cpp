@@ -138,7 +138,7 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
       throw invalid_input("{}: only the first module may be a {}", (dir / "modules.json").string(), kind);
     }
     if (kind == "Transformer") {
-      auto transformer = TransformerModule::load(module_dir, model->precision_.effective);
+      auto transformer = TransformerModule::load(module_dir, {model->precision_.effective, options.inference_only});
       model->architecture_ = transformer->config().architecture();
       model->hidden_size_ = static_cast<size_t>(transformer->backbone().hidden_size());
       model->max_seq_length_ = transformer->max_seq_length();

@@ -24,9 +24,8 @@ class TransformerModule final : public Module {
  public:
   TransformerModule(std::filesystem::path dir, HfConfig config, std::unique_ptr<Backbone> backbone,
                     size_t max_seq_length, bool do_lower_case);
-  // `precision`: an effective precision from plan_precision, for the backbone's linear layers.
   static std::unique_ptr<TransformerModule> load(const std::filesystem::path& dir,
-                                                 Precision precision = Precision::F32);
+                                                 const BackboneOptions& options = {});
 
   std::string type_name() const override { return "sentence_transformers.models.Transformer"; }
   void forward(Features& features) const override;

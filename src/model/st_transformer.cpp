@@ -23,11 +23,10 @@ TransformerModule::TransformerModule(fs::path dir, HfConfig config, std::unique_
       max_seq_length_(max_seq_length),
       do_lower_case_(do_lower_case) {}
 
-std::unique_ptr<TransformerModule> TransformerModule::load(const fs::path& dir, Precision precision) {
+std::unique_ptr<TransformerModule> TransformerModule::load(const fs::path& dir, const BackboneOptions& options) {
   HfConfig config = HfConfig::load(dir / "config.json");
   const WeightSource weights = WeightSource::open_directory(dir);
-  std::unique_ptr<Backbone> backbone = build_backbone(config, weights);
-  if (precision != Precision::F32) backbone->set_precision(precision);
+  std::unique_ptr<Backbone> backbone = build_backbone(config, weights, options);
 
   size_t max_seq_length = static_cast<size_t>(backbone->max_positions());
   bool do_lower_case = false;
@@ -50,9 +49,10 @@ void TransformerModule::forward(Features& features) const {
 }
 
 void TransformerModule::save(const fs::path& dir) const {
+  const auto weights = backbone_->named_weights();  // throws before anything is written (inference-only)
   fs::create_directories(dir);
   write_json_file(dir / "config.json", config_.json());
-  write_safetensors(dir / "model.safetensors", backbone_->named_weights(), {{"format", "pt"}});
+  write_safetensors(dir / "model.safetensors", weights, {{"format", "pt"}});
   write_json_file(dir / "sentence_bert_config.json",
                   Json{{"max_seq_length", max_seq_length_}, {"do_lower_case", do_lower_case_}});
   for (const char* name : kTokenizerFiles) {

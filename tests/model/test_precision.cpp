@@ -11,6 +11,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cstdlib>
+#include <functional>
 
 using namespace memembed;
 using memembed::testing::fixture_dir;
@@ -161,6 +162,47 @@ TEST_P(FixtureAgreement, Int8) {
   check(Precision::Int8, decoder ? 0.996 : 0.999);
 }
 TEST_P(FixtureAgreement, Bf16OrItsFallback) { check(Precision::Bf16, 0.9999); }
+
+// An inference-only load (what embed, the memory store and the service use) keeps only the packed
+// weights: the same vectors as a load that keeps the float32 copies, and a clear refusal to train
+// or save. Where int8 falls back to f32 there is nothing to free and the model stays whole.
+TEST(InferenceOnlyLoad, EmbedsAsTheFullLoadAndRefusesTrainingAndSaving) {
+  for (const char* fixture : {"bert-tiny", "qwen3-embed-tiny"}) {
+    SCOPED_TRACE(fixture);
+    const std::filesystem::path dir = fixture_dir(fixture);
+    MEMEMBED_REQUIRE_SHARED(dir);
+    const auto full = model::SentenceTransformer::load(dir, {0, Precision::Int8});
+    const auto lean = model::SentenceTransformer::load(dir, {0, Precision::Int8, /*inference_only=*/true});
+    const auto ids = read_json_file(dir / "expected.json")["cases"][0]["token_ids"].get<std::vector<int64_t>>();
+    model::Features features;
+    features.input_ids = at::tensor(ids, at::kLong).view({1, -1});
+    features.attention_mask = at::ones_like(features.input_ids);
+    {
+      c10::InferenceMode guard;
+      model::Features copy = features;
+      EXPECT_TRUE(at::equal(full->forward(features), lean->forward(copy)));
+    }
+    if (lean->precision().effective == Precision::F32) {
+      EXPECT_FALSE(lean->parameters().empty());
+      continue;
+    }
+    for (const auto& attempt : std::vector<std::function<void()>>{
+             [&] { lean->parameters(); },
+             [&] { memembed::testing::TempDir out; lean->save(out.path()); },
+             [&] {  // autograd on: the float32 path, whose weights are gone
+               model::Features copy = features;
+               lean->forward(copy);
+             }}) {
+      try {
+        attempt();
+        ADD_FAILURE() << "an inference-only model trained, saved or ran with autograd";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::Unsupported) << e.what();
+        EXPECT_NE(std::string(e.what()).find("inference"), std::string::npos) << e.what();
+      }
+    }
+  }
+}
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureAgreement,
                          ::testing::Values("bert-tiny", "bert-tiny-cls", "bert-tiny-f16", "gemma3-embed-tiny",
