@@ -69,7 +69,7 @@ for name, path in [("bert-base-uncased", ("tokenizers", "bert-base-uncased", "to
                    ("gpt-neox-20b", ("tokenizers", "gpt-neox-20b", "tokenizer.json")),
                    ("qwen3", ("fixtures", "qwen3-embed-tiny", "tokenizer.json")),
                    ("static-glove", ("fixtures", "static-glove-25d", "0_StaticEmbedding", "tokenizer.json"))]:
-    document = shrink_tokenizer(json.loads(read(*path)), 400)
+    document = shrink_tokenizer(json.loads(read(*path)), 120)
     put("tokenizer_json", name + ".json", json.dumps(document, ensure_ascii=False))
 
 
