@@ -5,7 +5,7 @@
 #
 # Each target runs in PROCESSES libFuzzer processes at once (one per core) for SECONDS, sharing one
 # working corpus that starts from the bundled seeds; a process that stops on a finding is started
-# again for the time left. Writes under $OUT:
+# again for the time left. Writes under $OUT/fuzz/ ($OUT may hold other jobs' results):
 #   summary.tsv           per target: processes, executions (libFuzzer's final stats summed over
 #                         every process and restart), seconds, executions/s, findings
 #   logs/<target>.<p>.<run>.log   the end of each libFuzzer log (final stats, any report)
@@ -17,7 +17,7 @@ set -u
 seconds=${1:?usage: OUT=DIR run.sh SECONDS [TARGET:PROCESSES...]}
 shift
 bundle=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-out=${OUT:?set OUT to the folder that receives the results}
+out=${OUT:?set OUT to the folder that receives the results}/fuzz
 plan=("$@")
 [ ${#plan[@]} -gt 0 ] || read -r -a plan <"$bundle/plan"
 
