@@ -212,3 +212,19 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_tuple("gemma3-embed-tiny", "intermediate_size", -128)));
 
 }  // namespace
+
+// A process with libtorch holds libprotobuf, to which SentencePiece's own protobuf must not bind.
+// Release builds isolate it (RTLD_DEEPBIND); sanitizer builds cannot, and refuse with Unsupported
+// where the second load once crashed inside libprotobuf (a SEGV the sanitizer run found).
+TEST(SentencePieceNextToLibtorch, LoadsOrIsUnsupported) {
+  const auto dir = fixture_dir("gemma3-embed-tiny");
+  MEMEMBED_REQUIRE_SHARED(dir);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      EXPECT_FALSE(text::load_tokenizer(dir)->encode("hello world").ids.empty());
+    } catch (const Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::Unsupported) << error.what();
+      EXPECT_NE(std::string(error.what()).find("RTLD_DEEPBIND"), std::string::npos) << error.what();
+    }
+  }
+}
