@@ -174,6 +174,20 @@ TEST_F(ModelLoading, ModulePathsMayNotLeaveTheModelDirectory) {
   }
 }
 
+// Found by the model_directory fuzzer: [Transformer, Normalize] loaded, and its forward pass threw
+// from inside libtorch (norm of an undefined sentence embedding).
+TEST_F(ModelLoading, ModulesThatProduceNoSentenceEmbeddingAreInvalidInput) {
+  const std::string transformer = "sentence_transformers.models.Transformer";
+  const std::string normalize = "sentence_transformers.models.Normalize";
+  for (const Json& modules : {Json::array({{{"type", transformer}, {"path", ""}}, {{"type", normalize}, {"path", ""}}}),
+                              Json::array({{{"type", transformer}, {"path", ""}}})}) {
+    write_file(dir_ / "modules.json", modules.dump());
+    const std::string message = load_error();
+    EXPECT_NE(message.find("modules.json"), std::string::npos) << modules.dump() << ": " << message;
+    EXPECT_NE(message.find("Pooling"), std::string::npos) << modules.dump() << ": " << message;
+  }
+}
+
 // Every size in config.json is checked before it is divided by or allocated.
 class ConfigSizes : public ::testing::TestWithParam<std::tuple<const char*, const char*, int64_t>> {};
 
