@@ -1,8 +1,9 @@
 // config.json: every size and flag an architecture reads. The weights are the fixtures' real
-// tiny weights, chosen by the architecture the config names, so a config that loads also runs
-// one forward pass.
+// tiny weights (vocabulary cut to kSmallVocab, as in the seeds), chosen by the architecture the
+// config names, so a config that loads also runs one forward pass.
 #include "architecture.h"
 #include "fuzz_target.h"
+#include "small_model.h"
 
 #include <c10/core/InferenceMode.h>
 
@@ -12,10 +13,9 @@ namespace {
 
 const memembed::model::WeightSource& weights_for(const std::string& architecture) {
   static const auto sources = [] {
-    const auto fixtures = memembed::fuzz::shared_dir() / "fixtures";
     std::map<std::string, memembed::model::WeightSource> loaded;
     for (const char* name : {"bert-tiny", "gemma3-embed-tiny", "qwen3-embed-tiny"}) {
-      loaded.emplace(name, memembed::model::WeightSource::open_directory(fixtures / name));
+      loaded.emplace(name, memembed::model::WeightSource::open_directory(memembed::fuzz::small_fixture(name)));
     }
     return loaded;
   }();

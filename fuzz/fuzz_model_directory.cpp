@@ -1,10 +1,11 @@
 // The sentence-transformers files of a model directory: the first input byte picks the file
 // (modules.json, 1_Pooling/config.json, sentence_bert_config.json,
 // config_sentence_transformers.json, model.safetensors.index.json), the rest is its content; the
-// other files are bert-tiny's (its weights also as the single shard
+// other files are bert-tiny's, vocabulary cut to kSmallVocab (its weights also as the single shard
 // model-00001-of-00001.safetensors).
 #include "fuzz_target.h"
 #include "memembed/model.h"
+#include "small_model.h"
 
 #include <c10/core/InferenceMode.h>
 
@@ -19,7 +20,7 @@ constexpr std::array<const char*, 5> kFiles = {"modules.json", "1_Pooling/config
                                                "model.safetensors.index.json"};
 
 const fs::path& fixture() {
-  static const fs::path source = memembed::fuzz::shared_dir() / "fixtures" / "bert-tiny";
+  static const fs::path source = memembed::fuzz::small_fixture("bert-tiny");
   return source;
 }
 
@@ -64,7 +65,7 @@ MEMEMBED_FUZZ_TARGET(model_directory) {
     const auto model = model::SentenceTransformer::load(dir);
     c10::InferenceMode guard;
     model::Features features;
-    features.input_ids = at::tensor({101, 7592, 102}, at::kLong).unsqueeze(0);
+    features.input_ids = at::tensor({101, 1000, 102}, at::kLong).unsqueeze(0);
     features.attention_mask = at::ones_like(features.input_ids);
     features.prompt_length = 1;
     model->forward(features);

@@ -7,8 +7,8 @@ MEMEMBED_FUZZ_TARGET(safetensors) {
   using namespace memembed;
   fuzz::refusing_bad_input([&] {
     const model::SafetensorsFile file(fuzz::write_input(input, "model.safetensors"));
-    for (const auto& [name, info] : file.tensors()) {
-      fuzz::refusing_bad_input([&] { file.read_float32(info); });
+    for (const auto& entry : file.tensors()) {
+      fuzz::refusing_bad_input([&] { file.read_float32(entry.second); });
     }
   });
 }

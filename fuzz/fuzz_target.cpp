@@ -15,6 +15,11 @@ std::map<std::string, TargetFunction>& targets() {
   return registry;
 }
 
+bool verbose() {
+  static const bool enabled = std::getenv("MEMEMBED_FUZZ_VERBOSE") != nullptr;
+  return enabled;
+}
+
 fs::path shared_dir() {
   if (const char* env = std::getenv("MEMEMBED_SHARED_DIR")) return env;
   return MEMEMBED_SHARED_DIR;

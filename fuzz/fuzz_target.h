@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -36,12 +37,17 @@ std::filesystem::path shared_dir();
 // under test read files, as they do in use.
 std::filesystem::path write_input(std::string_view input, const std::string& name);
 
+// True when $MEMEMBED_FUZZ_VERBOSE is set: refusals are printed (to check that seeds get past the
+// parsers, e.g. `MEMEMBED_FUZZ_VERBOSE=1 fuzz_model_config fuzz/corpus/model_config/*`).
+bool verbose();
+
 // Runs `body`, swallowing memembed::Error (a clean refusal of bad input).
 template <typename Body>
 void refusing_bad_input(Body&& body) {
   try {
     body();
-  } catch (const memembed::Error&) {
+  } catch (const memembed::Error& error) {
+    if (verbose()) std::fprintf(stderr, "refused: %s\n", error.what());
   }
 }
 

@@ -69,7 +69,7 @@ for name, path in [("bert-base-uncased", ("tokenizers", "bert-base-uncased", "to
                    ("gpt-neox-20b", ("tokenizers", "gpt-neox-20b", "tokenizer.json")),
                    ("qwen3", ("fixtures", "qwen3-embed-tiny", "tokenizer.json")),
                    ("static-glove", ("fixtures", "static-glove-25d", "0_StaticEmbedding", "tokenizer.json"))]:
-    document = shrink_tokenizer(json.loads(read(*path)), 400)
+    document = shrink_tokenizer(json.loads(read(*path)), 120)
     put("tokenizer_json", name + ".json", json.dumps(document, ensure_ascii=False))
 
 
@@ -178,11 +178,15 @@ put("safetensors", "dtypes.safetensors", safetensors(
 put("safetensors", "empty.safetensors", safetensors({"e": {"dtype": "F32", "shape": [0, 3], "data_offsets": [0, 0]}}, b""))
 
 # --- config.json of every architecture; the sentence-transformers files, picked by a first byte ---
+# The fuzz targets load the fixtures with the vocabulary cut to 1024 tokens (fuzz/small_model.h).
+SMALL_VOCAB = 1024
 for fixture in ("bert-tiny", "gemma3-embed-tiny", "qwen3-embed-tiny"):
-    put("model_config", fixture + ".json", read("fixtures", fixture, "config.json"))
+    config = json.loads(read("fixtures", fixture, "config.json"))
+    config["vocab_size"] = SMALL_VOCAB
+    put("model_config", fixture + ".json", json.dumps(config, indent=2))
 roberta = json.loads(read("fixtures", "bert-tiny", "config.json"))
 roberta.update({"architectures": ["XLMRobertaModel"], "model_type": "xlm-roberta", "pad_token_id": 1,
-                "max_position_embeddings": 514})
+                "max_position_embeddings": 514, "vocab_size": SMALL_VOCAB})
 put("model_config", "xlm-roberta.json", json.dumps(roberta))
 
 bert = ("fixtures", "bert-tiny")

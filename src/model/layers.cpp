@@ -64,10 +64,12 @@ __attribute__((target_clones("avx2,fma", "default"))) void exp_non_positive(floa
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     const float e = (p * r * r + r) + 1.0f;
-    int32_t n_bits, e_bits;
+    uint32_t n_bits, e_bits;
     std::memcpy(&n_bits, &shifted, sizeof n_bits);
     std::memcpy(&e_bits, &e, sizeof e_bits);
-    e_bits += (n_bits - 0x4B400000) << 23;  // n sits in the low mantissa bits of `shifted`
+    // n sits in the low mantissa bits of `shifted`. n <= 0: unsigned arithmetic wraps to the same
+    // bits, where shifting a negative int left is undefined behaviour (UBSan's report).
+    e_bits += (n_bits - 0x4B400000u) << 23;
     float result;
     std::memcpy(&result, &e_bits, sizeof result);
     values[i] = v < -87.0f ? 0.0f : result;

@@ -207,7 +207,9 @@ at::Tensor SafetensorsFile::read_float32(const TensorInfo& info) const {
   }
   // Copy into an aligned buffer first: the mapped data need not be aligned to the element size.
   at::Tensor raw = at::empty(info.shape, at::TensorOptions().dtype(stored));
-  std::memcpy(raw.data_ptr(), data_ + info.begin, info.end - info.begin);
+  // An empty tensor (a 0 in its shape) has no buffer: memcpy from or to null is undefined even for
+  // 0 bytes.
+  if (info.end > info.begin) std::memcpy(raw.data_ptr(), data_ + info.begin, info.end - info.begin);
   release_pages(info);
   return stored == at::kFloat ? raw : raw.to(at::kFloat);
 }

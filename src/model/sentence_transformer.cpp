@@ -129,14 +129,28 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
   if (model->name_.empty()) model->name_ = fs::absolute(dir).lexically_normal().parent_path().filename().string();
 
   const std::vector<ModuleEntry> entries = read_modules(dir);
+  const std::string modules_json = (dir / "modules.json").string();
   size_t dimension = 0;
+  // What the pipeline has produced so far: Pooling reads token embeddings, Dense and Normalize
+  // read the sentence embedding (found by the model_directory fuzzer: [Transformer, Normalize]
+  // loaded, then its forward pass threw from inside libtorch).
+  bool token_embeddings = false, sentence_embedding = false;
   for (const auto& entry : entries) {
     const std::string kind = short_type(entry.type);
-    const fs::path module_dir = path_inside(dir, entry.path, (dir / "modules.json").string() + ": path");
+    const fs::path module_dir = path_inside(dir, entry.path, modules_json + ": path");
     std::unique_ptr<Module> module;
     if ((kind == "Transformer" || kind == "StaticEmbedding") && !model->modules_.empty()) {
-      throw invalid_input("{}: only the first module may be a {}", (dir / "modules.json").string(), kind);
+      throw invalid_input("{}: only the first module may be a {}", modules_json, kind);
     }
+    if (kind == "Pooling" && !token_embeddings) {
+      throw invalid_input("{}: a Pooling module needs a Transformer before it", modules_json);
+    }
+    if ((kind == "Dense" || kind == "Normalize") && !sentence_embedding) {
+      throw invalid_input("{}: a {} module needs a sentence embedding (Pooling or StaticEmbedding) before it",
+                          modules_json, kind);
+    }
+    token_embeddings = token_embeddings || kind == "Transformer";
+    sentence_embedding = sentence_embedding || kind == "Pooling" || kind == "StaticEmbedding";
     if (kind == "Transformer") {
       auto transformer = TransformerModule::load(module_dir, {model->precision_.effective, options.inference_only});
       model->architecture_ = transformer->config().architecture();
@@ -170,10 +184,14 @@ std::unique_ptr<SentenceTransformer> SentenceTransformer::load(const fs::path& d
       module = std::make_unique<NormalizeModule>();
     } else {
       throw unsupported("{}: module type \"{}\" is not supported (known: Transformer, StaticEmbedding, Pooling, Dense, Normalize)",
-                        (dir / "modules.json").string(), entry.type);
+                        modules_json, entry.type);
     }
     model->modules_.push_back(std::move(module));
     model->module_paths_.push_back(entry.path);
+  }
+  if (!sentence_embedding) {
+    throw invalid_input("{}: the modules produce no sentence embedding (a Transformer needs a Pooling module after it)",
+                        modules_json);
   }
   model->embedding_dimension_ = dimension;
 

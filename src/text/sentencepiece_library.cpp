@@ -47,7 +47,19 @@ constexpr int kDeepBind = RTLD_DEEPBIND;
 constexpr int kDeepBind = RTLD_DEEPBIND;
 #endif
 
+// Without RTLD_DEEPBIND, SentencePiece's embedded protobuf binds to a libprotobuf the process
+// already holds (libtorch's): its version check fails, and the next load crashes inside
+// libprotobuf. The symbol is libprotobuf's google::protobuf::internal::VerifyVersion.
+void refuse_without_isolation() {
+  if (kDeepBind == 0 && dlsym(RTLD_DEFAULT, "_ZN6google8protobuf8internal13VerifyVersionEiiPKc") != nullptr) {
+    throw unsupported("SentencePiece models cannot be loaded in this process: this is a sanitizer build, "
+                      "where AddressSanitizer refuses RTLD_DEEPBIND, and without it SentencePiece's "
+                      "protobuf would bind to the libprotobuf already loaded (libtorch's)");
+  }
+}
+
 Api open_shim() {
+  refuse_without_isolation();
   std::string tried;
   for (const fs::path& candidate : sentencepiece_shim_candidates()) {
     std::error_code ec;

@@ -6,6 +6,7 @@
 #include "memembed/json_io.h"
 #include "memembed/log.h"
 #include "memembed/model.h"
+#include "sentencepiece_support.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/InferenceMode.h>
@@ -26,6 +27,7 @@ class FixtureEncoder : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     dir_ = fixture_dir(GetParam());
     MEMEMBED_REQUIRE_SHARED(dir_);
+    MEMEMBED_REQUIRE_TOKENIZER_LOADS(dir_);
     expected_ = read_json_file(dir_ / "expected.json");
   }
   std::filesystem::path dir_;
@@ -197,6 +199,7 @@ TEST_P(PromptExclusion, PoolingSkipsExactlyThePromptTokens) {
   const bool appends_eos = GetParam();
   const auto source = fixture_dir("gemma3-embed-tiny");
   MEMEMBED_REQUIRE_SHARED(source);
+  MEMEMBED_REQUIRE_TOKENIZER_LOADS(source);
   const memembed::testing::TempDir scratch;
   const auto dir = scratch / "model";
   std::filesystem::copy(source, dir, std::filesystem::copy_options::recursive);

@@ -1,6 +1,7 @@
 // Every fixture model must reproduce the reference embeddings in its expected.json from the
 // reference token ids: per case, per padded batch, and the last hidden state of the first case.
 #include "fixture_support.h"
+#include "sentencepiece_support.h"
 #include "memembed/json_io.h"
 #include "memembed/model.h"
 
@@ -17,6 +18,7 @@ class FixtureModel : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     dir_ = fixture_dir(GetParam());
     MEMEMBED_REQUIRE_SHARED(dir_);
+    MEMEMBED_REQUIRE_TOKENIZER_LOADS(dir_);
     expected_ = read_json_file(dir_ / "expected.json");
     model_ = model::SentenceTransformer::load(dir_);
     model::set_compute_threads(2);

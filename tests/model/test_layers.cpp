@@ -66,6 +66,25 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// Scores far below their row's maximum: the kernel's exponentials span their whole range, down to
+// and past -87 where they flush to 0, so the exponent adjustment is negative for nearly every key.
+// The sanitizer build caught that adjustment shifting a negative int (undefined behaviour).
+TEST(AttentionKernel, ScoresFarBelowTheRowMaximumMatchTheReference) {
+  const int64_t length = 40, heads = 2, head_dim = 4;
+  at::manual_seed(11);
+  const at::Tensor packed = at::randn({1, length, 3 * heads * head_dim}) * 6;
+  const QKV qkv = split_heads(packed, heads, heads, head_dim);
+  const at::Tensor mask = at::ones({1, length}, at::kLong);
+  const AttentionPattern bidirectional{false, -1};
+  at::Tensor fused;
+  {
+    c10::InferenceMode guard;
+    fused = attention(qkv.q, qkv.k, qkv.v, mask, bidirectional, 1.0);
+  }
+  const at::Tensor reference = attention_reference(qkv.q, qkv.k, qkv.v, mask, bidirectional, 1.0);
+  EXPECT_LT((fused - reference).abs().max().item<double>(), 1e-4);
+}
+
 // A field of /proc/self/status in KiB (VmRSS, VmHWM), -1 when absent.
 int64_t status_kib(const std::string& field) {
   std::ifstream status("/proc/self/status");

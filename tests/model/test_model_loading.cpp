@@ -174,6 +174,20 @@ TEST_F(ModelLoading, ModulePathsMayNotLeaveTheModelDirectory) {
   }
 }
 
+// Found by the model_directory fuzzer: [Transformer, Normalize] loaded, and its forward pass threw
+// from inside libtorch (norm of an undefined sentence embedding).
+TEST_F(ModelLoading, ModulesThatProduceNoSentenceEmbeddingAreInvalidInput) {
+  const std::string transformer = "sentence_transformers.models.Transformer";
+  const std::string normalize = "sentence_transformers.models.Normalize";
+  for (const Json& modules : {Json::array({{{"type", transformer}, {"path", ""}}, {{"type", normalize}, {"path", ""}}}),
+                              Json::array({{{"type", transformer}, {"path", ""}}})}) {
+    write_file(dir_ / "modules.json", modules.dump());
+    const std::string message = load_error();
+    EXPECT_NE(message.find("modules.json"), std::string::npos) << modules.dump() << ": " << message;
+    EXPECT_NE(message.find("Pooling"), std::string::npos) << modules.dump() << ": " << message;
+  }
+}
+
 // Every size in config.json is checked before it is divided by or allocated.
 class ConfigSizes : public ::testing::TestWithParam<std::tuple<const char*, const char*, int64_t>> {};
 
@@ -212,3 +226,19 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_tuple("gemma3-embed-tiny", "intermediate_size", -128)));
 
 }  // namespace
+
+// A process with libtorch holds libprotobuf, to which SentencePiece's own protobuf must not bind.
+// Release builds isolate it (RTLD_DEEPBIND); sanitizer builds cannot, and refuse with Unsupported
+// where the second load once crashed inside libprotobuf (a SEGV the sanitizer run found).
+TEST(SentencePieceNextToLibtorch, LoadsOrIsUnsupported) {
+  const auto dir = fixture_dir("gemma3-embed-tiny");
+  MEMEMBED_REQUIRE_SHARED(dir);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      EXPECT_FALSE(text::load_tokenizer(dir)->encode("hello world").ids.empty());
+    } catch (const Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::Unsupported) << error.what();
+      EXPECT_NE(std::string(error.what()).find("RTLD_DEEPBIND"), std::string::npos) << error.what();
+    }
+  }
+}

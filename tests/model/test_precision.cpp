@@ -7,6 +7,7 @@
 #include "memembed/json_io.h"
 #include "memembed/model.h"
 #include "onednn_linear.h"
+#include "sentencepiece_support.h"
 
 #include <c10/core/InferenceMode.h>
 
@@ -126,6 +127,7 @@ class FixtureAgreement : public ::testing::TestWithParam<std::string> {
   void check(Precision precision, double minimum_cosine) {
     const std::filesystem::path dir = fixture_dir(GetParam());
     MEMEMBED_REQUIRE_SHARED(dir);
+    MEMEMBED_REQUIRE_TOKENIZER_LOADS(dir);
     model::set_compute_threads(2);
     // The first 16 cases (short and long texts, prompts) keep the suite fast.
     const Json all_cases = read_json_file(dir / "expected.json")["cases"];

@@ -124,6 +124,16 @@ TEST_F(SafetensorsTest, IntegerTensorsAreNotWeights) {
   EXPECT_THROW(file.read_float32(*file.find("position_ids")), Error);
 }
 
+// Found by the safetensors fuzzer under UBSan: reading a tensor with a 0 in its shape passed a null
+// buffer to memcpy.
+TEST_F(SafetensorsTest, EmptyTensorReadsAsAnEmptyFloatTensor) {
+  const std::string header = R"({"e":{"dtype":"F16","shape":[0,3],"data_offsets":[0,0]}})";
+  SafetensorsFile file(write("empty.safetensors", file_with_header(header, "")));
+  const at::Tensor tensor = file.read_float32(*file.find("e"));
+  EXPECT_EQ(tensor.sizes(), (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(tensor.scalar_type(), at::kFloat);
+}
+
 TEST_F(SafetensorsTest, WriteThenReadRoundTrips) {
   const TempDir dir;
   const at::Tensor a = at::randn({3, 5});
