@@ -31,6 +31,9 @@ mkdir -p "$out/logs" "$out/corpus"
 { echo "cores: $(nproc)"; echo "before: $(uptime)"; } >"$out/machine.txt"
 
 # The bundled loader and libraries, so that the binaries run whatever the machine has installed.
+if [ ! -d "$bundle/lib" ]; then
+  mkdir "$bundle/lib.partial" && tar -C "$bundle/lib.partial" -xJf "$bundle/lib.tar.xz" && mv "$bundle/lib.partial" "$bundle/lib"
+fi
 run_fuzzer() {
   "$bundle/lib/ld-linux-x86-64.so.2" --library-path "$bundle/lib" "$bundle/bin/fuzz_$1" "${@:2}"
 }

@@ -7,9 +7,11 @@
 #   scripts/fuzz-bundle.sh DEST TARGET:PROCESSES...      e.g. DEST tokenizer_json:11 tokenize_text:5
 #   then, there:  OUT=DIR DEST/run.sh SECONDS             (see fuzz/run_bundle.sh)
 #
-# Build the targets first (scripts/sanitize.sh --build fuzz_<target> memembed_sentencepiece). The
-# targets of the libtorch modules (safetensors, model_config, model_directory) do not travel:
-# libtorch alone is several hundred MiB.
+# Build the targets first (scripts/sanitize.sh --build fuzz_<target> memembed_sentencepiece).
+# The libraries go through scripts/bundle_libraries.py, compressed into lib.tar.xz: for the targets
+# of the libtorch modules (safetensors, model_config, model_directory) OpenCV and FFmpeg, which
+# Debian's libtorch_cpu lists but never calls into for memembed, are stood in by generated empty
+# libraries, which brings the bundle from ~530 MB of libraries to ~50 MB compressed.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +21,7 @@ dest=${1:?usage: scripts/fuzz-bundle.sh DEST TARGET:PROCESSES...}
 shift
 [ $# -gt 0 ] || { echo "fuzz-bundle: name at least one TARGET:PROCESSES" >&2; exit 2; }
 
-mkdir -p "$dest/bin" "$dest/lib" "$dest/corpus" "$dest/shared"
+mkdir -p "$dest/bin" "$dest/corpus" "$dest/shared/fixtures"
 binaries=("$build_dir/libmemembed_sentencepiece.so")
 for entry in "$@"; do
   target=${entry%%:*}
@@ -32,14 +34,13 @@ for entry in "$@"; do
 done
 for binary in "${binaries[@]}"; do
   strip -o "$dest/bin/$(basename "$binary")" "$binary"
-  # libsentencepiece is loaded by the shim: list the shim's libraries too.
-  ldd "$binary" | awk '/=> \// {print $3} /^\t\/.*ld-linux/ {print $1}' | while read -r library; do
-    cp -L "$library" "$dest/lib/"
-  done
 done
-# The dynamic loader under the name run.sh calls it by.
-loader=$(ldd "${binaries[1]}" | awk '/ld-linux/ {print $1}')
-cp -L "$loader" "$dest/lib/ld-linux-x86-64.so.2"
+# libsentencepiece is loaded by the shim: its libraries are bundled with the shim's.
+libraries=$(mktemp -d)
+trap 'rm -rf "$libraries"' EXIT
+python3 "$here/scripts/bundle_libraries.py" "$libraries" "${binaries[@]}" \
+  --stand-in 'libopencv_*,libavcodec.*,libavformat.*,libavutil.*,libswscale.*,libswresample.*'
+tar -C "$libraries" -cf - . | xz -T0 -6 >"$dest/lib.tar.xz"
 
 # The tokenizers fuzz_tokenize_text loads (tokenizer files only, no weights).
 for folder in tokenizers/bert-base-uncased tokenizers/gpt2 tokenizers/gpt-neox-20b tokenizers/llama2 tokenizers/t5 \
@@ -49,6 +50,10 @@ for folder in tokenizers/bert-base-uncased tokenizers/gpt2 tokenizers/gpt-neox-2
     if [ -e "$shared/$folder/$file" ]; then cp "$shared/$folder/$file" "$dest/shared/$folder/"; fi
   done
 done
+
+# The model the libtorch targets load (fuzz/small_model.h cuts its vocabulary at start-up).
+cp -r "$shared/fixtures/bert-tiny" "$dest/shared/fixtures/"
+chmod -R u+w "$dest/shared"
 
 cp "$here/fuzz/run_bundle.sh" "$dest/run.sh"
 chmod +x "$dest/run.sh"
