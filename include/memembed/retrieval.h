@@ -188,7 +188,7 @@ class FusionTuner {
 //    (where the answer is in a dialogue). A document without a question gives a cloze query.
 // Every query is ranked among the documents within `window` places of its own in corpus order
 // (0 = the whole corpus), as a store ranks one agent's memories and a benchmark one conversation.
-enum class QueryStyle { Cloze, Neighbour, Reply };
+enum class QueryStyle { Cloze, Neighbour, Reply, Question };
 const char* to_string(QueryStyle style);
 
 struct SelfSupervisedOptions {
