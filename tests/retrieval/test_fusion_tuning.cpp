@@ -156,6 +156,44 @@ TEST(SelfSupervisedQueries, QuestionsRewordAStatementWithTheCorpussOtherInflecti
   EXPECT_EQ(questions, set.queries.size() / 2);
 }
 
+// Turns whose content words each come in several inflections across the corpus (root, root+s,
+// root+ed, root+ing), and a "model" that sees through inflections (a hashed bag of roots) where
+// BM25, which does not stem, sees different words: the question queries must reward it.
+std::vector<std::string> inflected_chat_corpus() {
+  std::mt19937_64 random(5);
+  const std::vector<std::string> syllables = {"bal", "ker", "mon", "tiv", "dor", "pun", "sal", "vek", "ron", "lim"};
+  std::uniform_int_distribution<size_t> syllable(0, syllables.size() - 1), ending(0, 3);
+  const char* const endings[] = {"", "s", "ed", "ing"};
+  std::vector<std::string> docs;
+  for (int turn = 0; turn < 240; ++turn) {
+    std::string doc = fmt::format("{}: I", turn % 2 ? "Ana" : "Bob");
+    for (int w = 0; w < 7; ++w) doc += ' ' + syllables[syllable(random)] + syllables[syllable(random)] + syllables[syllable(random)] + endings[ending(random)];
+    docs.push_back(doc + '.');
+  }
+  return docs;
+}
+
+embed::Embeddings root_embeddings(const std::vector<std::string>& texts) {
+  embed::Embeddings e{texts.size(), 256, std::vector<float>(texts.size() * 256, 0.0f)};
+  for (size_t i = 0; i < texts.size(); ++i) {
+    for (const std::string& token : bm25_tokenize(texts[i])) {
+      if (token.size() < 9) continue;  // names, "what", "did": the roots are 9 letters
+      e.row(i)[std::hash<std::string>{}(token.substr(0, 9)) % 256] += 1.0f;
+    }
+  }
+  return e;
+}
+
+TEST(TuneFusionOnDocuments, QuestionsTakeADenseShareForAModelThatSeesThroughInflections) {
+  const std::vector<std::string> docs = inflected_chat_corpus();
+  const EmbedFunction roots = [](const std::vector<std::string>& t) { return root_embeddings(t); };
+  const FusionTuning seen = tune_fusion_on_documents(docs, roots, roots);
+  EXPECT_GT(seen.weight, 0.0) << seen.reason;
+  const EmbedFunction noise = [](const std::vector<std::string>& t) { return noise_embeddings(t); };
+  const FusionTuning blind = tune_fusion_on_documents(docs, noise, noise);
+  EXPECT_EQ(blind.weight, 0.0) << blind.reason;
+}
+
 TEST(SelfSupervisedQueries, ClozeSpansAreCutOutUnlessKept) {
   const std::vector<std::string> docs = session_corpus(20);
   for (double keep : {0.0, 1.0}) {
