@@ -45,8 +45,8 @@ std::string core_of(const std::string& word) {
   return word.substr(begin, end - begin);
 }
 
-// The document without leading "[...]" annotations (timestamps, image captions, anywhere) and
-// without a leading "Name:" speaker tag, which goes to `speaker`.
+// The document without "[...]" annotations (timestamps, image captions) and without a leading
+// "Name:" speaker tag, which goes to `speaker`.
 std::vector<std::string> body_of(const std::vector<std::string>& words, std::string& speaker) {
   std::vector<std::string> body;
   bool inside = false;

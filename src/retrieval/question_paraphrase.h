@@ -28,14 +28,14 @@ class InflectionForms {
   std::unordered_map<std::string, std::vector<std::string>> forms_;  // stem -> forms seen
 };
 
-// Rewords one statement of a document the way a question about it is asked: leading "[...]"
-// annotations and a "Name:" speaker tag are taken off the document, one statement (a sentence not
-// ending in '?', of at least 4 words) is chosen, first-person words become the speaker's name (or
-// are dropped when there is none), each content word is kept with probability `keep` (at least
-// one is) and takes another of the corpus's inflections of it wherever there is one, and a question
-// word leads ("When did Caroline go LGBTQ support groups?" from "Caroline: I went to a LGBTQ
-// support group yesterday"). `words` is the document split at whitespace. Empty when the statement
-// has no content word.
+// Rewords one statement of a document the way a question about it is asked: "[...]" annotations
+// (timestamps, image captions) and a leading "Name:" speaker tag are taken off the document, one
+// statement (a sentence not ending in '?', of at least 4 words) is chosen, first-person words become
+// the speaker's name (or are dropped when there is none), each content word is kept with
+// probability `keep` (at least one is) and takes another of the corpus's inflections of it wherever
+// there is one, and a question word leads ("When did Melanie sign pottery classes?" from
+// "[1:36 pm on 3 July, 2023] Melanie: I just signed up for a pottery class yesterday.").
+// `words` is the document split at whitespace. Empty when the statement has no content word.
 std::string question_paraphrase(const std::vector<std::string>& words, const InflectionForms& forms, double keep,
                                  std::mt19937_64& random);
 
