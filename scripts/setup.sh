@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
   libhnswlib-dev
+  libstemmer-dev  # Snowball stems: the inflections of question-style fusion-tuning queries
   postgresql postgresql-server-dev-15 libpq-dev
   libgloo-dev
   libdnnl-dev

@@ -179,7 +179,14 @@ class FusionTuner {
 // ---- Self-supervised queries from documents alone -----------------------------------------------
 
 // Each query is made from one document of 8 words or more (documents taken in a seeded random
-// order, styles in turn):
+// order, styles in turn: every other query a Question, the rest Cloze, Neighbour, Reply in turn):
+//  - Question: a statement of the document reworded the way a question about it is asked: the
+//    speaker's name (a leading "Name:") for first-person words, "[...]" annotations left out, half
+//    of its content words, each in another inflection the corpus has of it (Snowball stems:
+//    went stays, signed -> sign, groups -> group), after a question word ("When did Caroline sign
+//    pottery class?"). The document stays whole and is the relevant one. This is the lexical
+//    mismatch between a question and its answer that a word-vector model can bridge and BM25,
+//    which does not stem, cannot; a statement without content words gives a cloze query.
 //  - Cloze (inverse cloze, Lee et al. 2019): a sentence, or a third of the words, is the query; it
 //    is cut out of its document (left in with probability keep_span), which is the relevant one.
 //  - Neighbour: a sentence of a document; the relevant ones are the documents just before and after
@@ -188,11 +195,11 @@ class FusionTuner {
 //    (where the answer is in a dialogue). A document without a question gives a cloze query.
 // Every query is ranked among the documents within `window` places of its own in corpus order
 // (0 = the whole corpus), as a store ranks one agent's memories and a benchmark one conversation.
-enum class QueryStyle { Cloze, Neighbour, Reply };
+enum class QueryStyle { Cloze, Neighbour, Reply, Question };
 const char* to_string(QueryStyle style);
 
 struct SelfSupervisedOptions {
-  size_t max_queries = 2000;
+  size_t max_queries = 5000;
   double keep_span = 0.1;
   size_t window = 300;
   uint64_t seed = 42;

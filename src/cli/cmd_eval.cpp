@@ -184,6 +184,7 @@ void add_eval_command(CLI::App& app) {
   tune->add_option("--window", tune_state->queries.window,
                    "--docs: rank each query among the documents this many places around its own (0 = all)")
       ->capture_default_str();
+  tune->add_option("--seed", tune_state->queries.seed, "--docs: seed of the query generator")->capture_default_str();
   tune->add_option("--confidence", tune_state->confidence,
                    "take a dense share only when the best weight beats the smaller ones in this share of bootstrap resamples")
       ->check(CLI::Range(0.5, 0.999))

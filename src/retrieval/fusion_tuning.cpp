@@ -1,5 +1,7 @@
 #include "memembed/error.h"
 #include "memembed/retrieval.h"
+#include "question_paraphrase.h"
+#include "word_spans.h"
 
 #include <fmt/format.h>
 
@@ -105,53 +107,12 @@ const char* to_string(QueryStyle style) {
     case QueryStyle::Cloze: return "cloze";
     case QueryStyle::Neighbour: return "neighbour";
     case QueryStyle::Reply: return "reply";
+    case QueryStyle::Question: return "question";
   }
   return "?";
 }
 
 namespace {
-
-std::vector<std::string> split_words(const std::string& text) {
-  std::vector<std::string> words;
-  std::string current;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
-      if (!current.empty()) words.push_back(std::move(current));
-      current.clear();
-    } else {
-      current += c;
-    }
-  }
-  if (!current.empty()) words.push_back(std::move(current));
-  return words;
-}
-
-std::string join_words(const std::vector<std::string>& words, size_t begin, size_t end) {
-  std::string out;
-  for (size_t i = begin; i < end; ++i) {
-    if (!out.empty()) out += ' ';
-    out += words[i];
-  }
-  return out;
-}
-
-using Span = std::pair<size_t, size_t>;  // [begin, end) in words
-
-constexpr size_t kMinSpanWords = 4;
-
-// Sentences of at least kMinSpanWords words (ending at . ? ! or the end of the text).
-std::vector<Span> sentences(const std::vector<std::string>& words) {
-  std::vector<Span> out;
-  size_t start = 0;
-  for (size_t i = 0; i < words.size(); ++i) {
-    const char last = words[i].back();
-    if (last == '.' || last == '?' || last == '!' || i + 1 == words.size()) {
-      if (i + 1 - start >= kMinSpanWords) out.emplace_back(start, i + 1);
-      start = i + 1;
-    }
-  }
-  return out;
-}
 
 // A sentence when the text has several, else a third of its words (at least kMinSpanWords).
 Span cloze_span(const std::vector<std::string>& words, std::mt19937_64& random) {
@@ -167,6 +128,13 @@ std::string without(const std::vector<std::string>& words, Span span) {
   return before.empty() || after.empty() ? before + after : before + ' ' + after;
 }
 
+// Half the queries are questions, what a memory store is asked; the other half cover the
+// other uses of a corpus (a passage looked up by its own words, the next step, the answer).
+constexpr QueryStyle kStyleCycle[] = {QueryStyle::Question, QueryStyle::Cloze, QueryStyle::Question,
+                                      QueryStyle::Neighbour, QueryStyle::Question, QueryStyle::Reply};
+// Content words of a statement that a question about it keeps.
+constexpr double kQuestionKeep = 0.5;
+
 }  // namespace
 
 SelfSupervisedQueries self_supervised_queries(const std::vector<std::string>& documents, const SelfSupervisedOptions& options) {
@@ -181,6 +149,7 @@ SelfSupervisedQueries self_supervised_queries(const std::vector<std::string>& do
     words[d] = split_words(documents[d]);
     if (words[d].size() >= 2 * kMinSpanWords) eligible.push_back(static_cast<uint32_t>(d));
   }
+  const InflectionForms forms(documents);
   std::mt19937_64 random(options.seed);
   std::shuffle(eligible.begin(), eligible.end(), random);
   if (eligible.size() > options.max_queries) eligible.resize(options.max_queries);
@@ -189,8 +158,14 @@ SelfSupervisedQueries self_supervised_queries(const std::vector<std::string>& do
   for (size_t k = 0; k < eligible.size(); ++k) {
     const uint32_t d = eligible[k];
     const std::vector<std::string>& w = words[d];
-    // Styles in turn; one a document cannot give (no neighbour, no question) falls back to cloze.
-    QueryStyle style = static_cast<QueryStyle>(k % 3);
+    // Styles in turn; one a document cannot give (no neighbour, no question, no content word)
+    // falls back to cloze.
+    QueryStyle style = kStyleCycle[k % std::size(kStyleCycle)];
+    std::string question;
+    if (style == QueryStyle::Question) {
+      question = question_paraphrase(w, forms, kQuestionKeep, random);
+      if (question.empty()) style = QueryStyle::Cloze;
+    }
     std::vector<Span> questions;
     if (style == QueryStyle::Reply) {
       for (const Span& s : sentences(w)) {
@@ -202,6 +177,9 @@ SelfSupervisedQueries self_supervised_queries(const std::vector<std::string>& do
     std::vector<uint32_t> relevant;
     Span span;
     switch (style) {
+      case QueryStyle::Question:
+        relevant = {d};
+        break;
       case QueryStyle::Cloze:
         span = cloze_span(w, random);
         if (unit(random) >= options.keep_span) set.documents[d] = without(w, span);
@@ -227,7 +205,7 @@ SelfSupervisedQueries self_supervised_queries(const std::vector<std::string>& do
     for (size_t x = begin; x < end; ++x) {
       if (style != QueryStyle::Neighbour || x != d) scope.push_back(static_cast<uint32_t>(x));
     }
-    set.queries.push_back(join_words(w, span.first, span.second));
+    set.queries.push_back(style == QueryStyle::Question ? std::move(question) : join_words(w, span.first, span.second));
     set.styles.push_back(style);
     set.relevant.push_back(std::move(relevant));
     set.scope.push_back(std::move(scope));

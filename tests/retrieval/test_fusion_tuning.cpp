@@ -2,9 +2,12 @@
 #include "memembed/error.h"
 #include "memembed/retrieval.h"
 
+#include <fmt/format.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <random>
 #include <set>
@@ -40,6 +43,7 @@ embed::Embeddings topic_embeddings(const std::vector<std::string>& texts, size_t
   embed::Embeddings e{texts.size(), topics, std::vector<float>(texts.size() * topics, 0.0f)};
   for (size_t i = 0; i < texts.size(); ++i) {
     for (const std::string& token : bm25_tokenize(texts[i])) {
+      if (token.front() != 't' || !std::isdigit(static_cast<unsigned char>(token[1]))) continue;  // "what", "did"
       e.row(i)[std::stoul(token.substr(1, token.find('w') - 1)) % topics] += 1.0f;
     }
   }
@@ -77,7 +81,9 @@ TEST(SelfSupervisedQueries, MakesEveryStyleWithValidRelevanceAndScope) {
       EXPECT_TRUE(std::find(set.scope[q].begin(), set.scope[q].end(), r) != set.scope[q].end())
           << "query " << q << ": relevant document " << r << " is not among those it is ranked against";
     }
-    EXPECT_GE(std::count(set.queries[q].begin(), set.queries[q].end(), ' ') + 1, 4) << set.queries[q];
+    if (set.styles[q] != QueryStyle::Question) {
+      EXPECT_GE(std::count(set.queries[q].begin(), set.queries[q].end(), ' ') + 1, 4) << set.queries[q];
+    }
     const auto in_scope = [&](uint32_t doc) {
       return std::find(set.scope[q].begin(), set.scope[q].end(), doc) != set.scope[q].end();
     };
@@ -93,12 +99,99 @@ TEST(SelfSupervisedQueries, MakesEveryStyleWithValidRelevanceAndScope) {
       EXPECT_FALSE(in_scope(source)) << "a neighbour query's own document is ranked";
       EXPECT_NE(docs[source].find(set.queries[q]), std::string::npos);
     }
+    if (set.styles[q] == QueryStyle::Question) {
+      EXPECT_EQ(set.relevant[q].size(), 1u);
+      EXPECT_EQ(set.documents[source], docs[source]) << "a question leaves its document whole";
+      EXPECT_EQ(set.queries[q].back(), '?');
+    }
   }
-  EXPECT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen.size(), 4u);
+  EXPECT_EQ(std::count(set.styles.begin(), set.styles.end(), QueryStyle::Question), 60) << "half the queries are questions";
   // The same seed gives the same queries; another seed others.
   EXPECT_EQ(self_supervised_queries(docs, options).queries, set.queries);
   options.seed = 43;
   EXPECT_NE(self_supervised_queries(docs, options).queries, set.queries);
+}
+
+// A chat log: "[time] Name: text" turns whose words come in several inflections across the corpus
+// (walked/walk, dogs/dog, groups/group, painting/paint) plus words with only a derivational
+// relative (goodness/good) or none (today, mural).
+std::vector<std::string> chat_corpus() {
+  const std::vector<std::string> turns = {
+      "Caroline: I walked my dogs to the painting groups today.",
+      "Melanie: We walk the dog with the group and paint a mural every week.",
+      "Caroline: My goodness, the mural looks good and our group loved it.",
+      "Melanie: I love walking dogs; painting murals is my favourite thing."};
+  std::vector<std::string> docs;
+  for (int i = 0; i < 48; ++i) docs.push_back(fmt::format("[{}:00 pm on {} May, 2023] {}", 1 + i % 12, 1 + i / 4, turns[i % 4]));
+  return docs;
+}
+
+TEST(SelfSupervisedQueries, QuestionsRewordAStatementWithTheCorpussOtherInflections) {
+  const std::vector<std::string> docs = chat_corpus();
+  const SelfSupervisedQueries set = self_supervised_queries(docs);
+  size_t questions = 0;
+  for (size_t q = 0; q < set.queries.size(); ++q) {
+    if (set.styles[q] != QueryStyle::Question) continue;
+    ++questions;
+    const std::string& query = set.queries[q];
+    const std::string& source = docs[set.relevant[q][0]];
+    EXPECT_EQ(query.back(), '?');
+    EXPECT_NE(query.find(" did "), std::string::npos) << query;
+    EXPECT_EQ(query.find('['), std::string::npos) << "annotations are not part of a question: " << query;
+    EXPECT_EQ(query.find(':'), std::string::npos) << query;
+    const std::vector<std::string> tokens = bm25_tokenize(query);
+    const auto has = [&](const char* word) { return std::count(tokens.begin(), tokens.end(), word) > 0; };
+    // First person becomes the speaker, who is named in every turn here.
+    EXPECT_FALSE(has("i") || has("my") || has("we") || has("our")) << query;
+    const std::string speaker = source.find("Caroline:") != std::string::npos ? "caroline" : "melanie";
+    EXPECT_TRUE(has(speaker.c_str())) << query;
+    // A content word with another inflection in the corpus takes one; the others stay as written.
+    const std::vector<std::string> written = bm25_tokenize(source);
+    for (const char* form : {"walked", "walk", "walking", "dogs", "dog", "groups", "group", "painting", "paint", "mural", "murals"}) {
+      if (has(form)) EXPECT_EQ(std::count(written.begin(), written.end(), form), 0) << form << ": " << source << " -> " << query;
+    }
+    if (source.find("goodness") != std::string::npos) EXPECT_FALSE(has("goodnes") || has("goods")) << query;
+  }
+  EXPECT_EQ(questions, set.queries.size() / 2);
+}
+
+// Turns whose content words each come in several inflections across the corpus (root, root+s,
+// root+ed, root+ing), and a "model" that sees through inflections (a hashed bag of roots) where
+// BM25, which does not stem, sees different words: the question queries must reward it.
+std::vector<std::string> inflected_chat_corpus() {
+  std::mt19937_64 random(5);
+  const std::vector<std::string> syllables = {"bal", "ker", "mon", "tiv", "dor", "pun", "sal", "vek", "ron", "lim"};
+  std::uniform_int_distribution<size_t> syllable(0, syllables.size() - 1), ending(0, 3);
+  const char* const endings[] = {"", "s", "ed", "ing"};
+  std::vector<std::string> docs;
+  for (int turn = 0; turn < 240; ++turn) {
+    std::string doc = fmt::format("{}: I", turn % 2 ? "Ana" : "Bob");
+    for (int w = 0; w < 7; ++w) doc += ' ' + syllables[syllable(random)] + syllables[syllable(random)] + syllables[syllable(random)] + endings[ending(random)];
+    docs.push_back(doc + '.');
+  }
+  return docs;
+}
+
+embed::Embeddings root_embeddings(const std::vector<std::string>& texts) {
+  embed::Embeddings e{texts.size(), 256, std::vector<float>(texts.size() * 256, 0.0f)};
+  for (size_t i = 0; i < texts.size(); ++i) {
+    for (const std::string& token : bm25_tokenize(texts[i])) {
+      if (token.size() < 9) continue;  // names, "what", "did": the roots are 9 letters
+      e.row(i)[std::hash<std::string>{}(token.substr(0, 9)) % 256] += 1.0f;
+    }
+  }
+  return e;
+}
+
+TEST(TuneFusionOnDocuments, QuestionsTakeADenseShareForAModelThatSeesThroughInflections) {
+  const std::vector<std::string> docs = inflected_chat_corpus();
+  const EmbedFunction roots = [](const std::vector<std::string>& t) { return root_embeddings(t); };
+  const FusionTuning seen = tune_fusion_on_documents(docs, roots, roots);
+  EXPECT_GT(seen.weight, 0.0) << seen.reason;
+  const EmbedFunction noise = [](const std::vector<std::string>& t) { return noise_embeddings(t); };
+  const FusionTuning blind = tune_fusion_on_documents(docs, noise, noise);
+  EXPECT_EQ(blind.weight, 0.0) << blind.reason;
 }
 
 TEST(SelfSupervisedQueries, ClozeSpansAreCutOutUnlessKept) {
@@ -139,7 +232,7 @@ TEST(TuneFusionOnDocuments, TakesADenseShareWhenTheModelClearlyHelps) {
   const FusionTuning t = tune_fusion_on_documents(docs, embed, embed);
   EXPECT_GT(t.weight, 0.0) << t.reason;
   EXPECT_GT(t.ndcg_at_10[static_cast<size_t>(t.weight * 10 + 0.5)], t.ndcg_at_10[0] + 0.05);
-  EXPECT_EQ(t.query_styles.size(), 3u);
+  EXPECT_EQ(t.query_styles.size(), 4u);
 }
 
 TEST(TuneFusionOnDocuments, KeepsBm25WhenTheDenseSideIsNoise) {
