@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -172,6 +173,95 @@ TEST(SearchIndex, Bm25TopKEqualsFullScoring) {
       }
     }
   }
+}
+
+// The accumulators stay exact through what writes do to the index: deletes, updates (a slot's
+// postings and length replaced), freed slots reused by new memories, documents longer than the
+// length-norm table, repeated query tokens; and searches from several threads at once (each has
+// its own accumulators) agree with one another. Expected: a full scoring of the live memories.
+TEST(SearchIndex, Bm25AccumulatorsStayExactThroughDeletesUpdatesAndReusedSlots) {
+  const Timestamp now = now_micros();
+  auto texts = embed::synthetic_workload(2500, 21);
+  std::string long_text;
+  for (size_t i = 0; i < 40; ++i) long_text += texts[i] + " invoice ";
+  texts[5] = long_text;
+  ASSERT_GT(retrieval::bm25_tokenize(long_text).size(), 1024u);  // beyond the length-norm table
+  MemoryRows rows;
+  LexicalIndex lexical;
+  std::map<std::string, std::string> live;  // id -> content
+  auto put = [&](size_t i, const std::string& content) {
+    const MemoryEntry e = entry(i, content, now);
+    lexical.put(rows.upsert(e), content);
+    live[e.id] = content;
+  };
+  for (size_t i = 0; i < texts.size(); ++i) put(i, texts[i]);
+  for (size_t i = 0; i < texts.size(); i += 4) {
+    lexical.remove(rows.remove(fmt::format("m{:05}", i)));
+    live.erase(fmt::format("m{:05}", i));
+  }
+  for (size_t i = 1; i < texts.size(); i += 9) put(i, "invoice paid invoice " + texts[(i * 7) % texts.size()]);
+  for (size_t i = texts.size(); i < texts.size() + 300; ++i) put(i, texts[i % 700] + " database");  // reuse freed slots
+  ASSERT_LT(rows.slots(), texts.size() + 300);  // freed slots were reused
+  ASSERT_EQ(lexical.documents(), live.size());
+
+  std::vector<std::string> ids, contents;
+  for (const auto& [id, content] : live) {
+    ids.push_back(id);
+    contents.push_back(content);
+  }
+  const retrieval::Bm25Index reference(contents, {});
+  const std::vector<std::string> queries = {"invoice invoice paid the", "database migration next week because",
+                                            "the", "Tokyo Friday budget approved approved", "nothing matches zzz"};
+  auto expected_for = [&](const std::string& q, const RowFilter& admits) {
+    std::vector<double> scores;
+    reference.score(q, scores);
+    std::vector<std::pair<double, std::string>> expected;
+    for (size_t d = 0; d < ids.size(); ++d) {
+      if (scores[d] > 0 && admits.admits(rows.slot(ids[d]))) expected.push_back({-scores[d], ids[d]});
+    }
+    std::sort(expected.begin(), expected.end());
+    return expected;
+  };
+  size_t compared = 0;
+  for (const Filter& f : filters(now)) {
+    const RowFilter admits(rows, f);
+    for (const std::string& q : queries) {
+      const auto expected = expected_for(q, admits);
+      for (const size_t k : {1u, 7u, 100u, 5000u}) {
+        const auto got = lexical.search(q, admits, rows, k);
+        ASSERT_EQ(got.size(), std::min(k, expected.size())) << q;
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(got[i].score, -expected[i].first) << q << " rank " << i;  // the same bits
+          EXPECT_EQ(rows.id(got[i].slot), expected[i].second) << q << " rank " << i;
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 5000u);
+  const auto long_hits = lexical.search("invoice", RowFilter(rows, filters(now).front()), rows, 3000);
+  EXPECT_TRUE(std::any_of(long_hits.begin(), long_hits.end(), [&](const auto& h) { return rows.id(h.slot) == "m00005"; }));
+
+  // Concurrent searches: each thread's answers equal the single-threaded ones.
+  const Filter all = filters(now)[1];
+  const RowFilter admits(rows, all);
+  std::vector<std::vector<LexicalIndex::Hit>> alone;
+  for (const std::string& q : queries) alone.push_back(lexical.search(q, admits, rows, 50));
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t round = 0; round < 20; ++round) {
+        const size_t q = (round + t) % queries.size();
+        const auto got = lexical.search(queries[q], admits, rows, 50);
+        bool same = got.size() == alone[q].size();
+        for (size_t i = 0; same && i < got.size(); ++i) same = got[i].slot == alone[q][i].slot && got[i].score == alone[q][i].score;
+        mismatches[t] += same ? 0 : 1;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 TEST(SearchIndex, HnswFindsWhatExactSearchFindsWithFiltersInside) {
