@@ -7,6 +7,7 @@
 #include "memembed/memory.h"
 #include "memembed/retrieval.h"
 #include "memory_rows.h"
+#include "search_worker.h"
 #include "vector_index.h"
 
 #include <gtest/gtest.h>
@@ -14,9 +15,11 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -256,6 +259,103 @@ TEST(SearchIndex, Bm25AccumulatorsStayExactThroughDeletesUpdatesAndReusedSlots) 
         const auto got = lexical.search(queries[q], admits, rows, 50);
         bool same = got.size() == alone[q].size();
         for (size_t i = 0; same && i < got.size(); ++i) same = got[i].slot == alone[q][i].slot && got[i].score == alone[q][i].score;
+        mismatches[t] += same ? 0 : 1;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
+}
+
+// The store's search worker: a task runs on its thread when it is idle, on the caller's (inside
+// wait()) while it is busy with another; a task's exception reaches wait(); many callers at once
+// each get their own task run exactly once.
+TEST(SearchWorker, RunsBesideTheCallerOrInlineWhenBusyAndPassesErrorsOn) {
+  SearchWorker worker;
+  const auto caller = std::this_thread::get_id();
+  std::thread::id ran_on;
+  auto first = worker.start([&] { ran_on = std::this_thread::get_id(); });
+  first.wait();
+  EXPECT_NE(ran_on, caller);
+
+  std::mutex gate;
+  std::unique_lock hold(gate);
+  std::atomic<bool> blocked_started{false};
+  auto blocked = worker.start([&] {
+    blocked_started = true;
+    std::lock_guard wait_for_gate(gate);
+  });
+  while (!blocked_started) std::this_thread::yield();
+  std::thread::id second_on;
+  auto second = worker.start([&] { second_on = std::this_thread::get_id(); });
+  second.wait();
+  EXPECT_EQ(second_on, caller);  // the worker was busy
+  hold.unlock();
+  blocked.wait();
+
+  auto failing = worker.start([] { throw invalid_input("side failed"); });
+  EXPECT_THROW(failing.wait(), Error);
+
+  std::atomic<int> runs{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        auto pending = worker.start([&] { ++runs; });
+        pending.wait();
+      }
+    });
+  }
+  for (auto& c : callers) c.join();
+  EXPECT_EQ(runs.load(), 800);
+}
+
+// Hybrid searches from several threads at once (BM25 sides on the worker or inline, as it
+// happens) return exactly what the same searches return one at a time.
+TEST(SearchWorker, ConcurrentHybridSearchesEqualSequentialOnes) {
+  MEMEMBED_REQUIRE_SHARED(fixture_dir("static-glove-25d"));
+  TempDir dir;
+  StoreOptions options;
+  options.embedder = load_model_embedder(fixture_dir("static-glove-25d").string());
+  MemoryStore store(open_sqlite_backend(dir.path()), options);
+  const int64_t set = store.backend().vector_sets().front().id;
+  const auto texts = embed::synthetic_workload(800, 4);
+  const embed::Embeddings vectors = options.embedder->embed_documents(texts);
+  const Timestamp now = now_micros();
+  std::vector<MemoryWrite> writes;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    MemoryEntry e = entry(i, texts[i], now);
+    e.agent_id = "a";
+    e.expires_at.reset();
+    std::vector<float> v(vectors.row(i), vectors.row(i) + vectors.dim);
+    retrieval::l2_normalize(v.data(), v.size());
+    writes.push_back({e, {{set, v}}, false});
+  }
+  store.backend().put(writes);
+  const auto queries = embed::synthetic_workload(24, 6);
+  auto search = [&](size_t q) {
+    Query query;
+    query.text = queries[q].substr(0, 50);
+    query.limit = 10;
+    std::vector<std::pair<std::string, double>> out;
+    for (const MemoryEntry& e : store.retrieve("a", query)) out.emplace_back(e.id, e.relevance_score);
+    return out;
+  };
+  std::vector<std::vector<std::pair<std::string, double>>> alone;
+  for (size_t q = 0; q < queries.size(); ++q) alone.push_back(search(q));
+  ASSERT_EQ(alone.front().size(), 10u);
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t round = 0; round < 3 * queries.size(); ++round) {
+        const size_t q = (round * 5 + t) % queries.size();
+        const auto got = search(q);
+        // Recency moves with the clock; the ranking and the relevance to 1e-6 must not.
+        bool same = got.size() == alone[q].size();
+        for (size_t i = 0; same && i < got.size(); ++i) {
+          same = got[i].first == alone[q][i].first && std::abs(got[i].second - alone[q][i].second) < 1e-6;
+        }
         mismatches[t] += same ? 0 : 1;
       }
     });
