@@ -155,10 +155,16 @@ SimdPath best_simd_path() {
   return path;
 }
 
+namespace {
+bool has_avx2() {
+  static const bool avx2 = best_simd_path() != SimdPath::Portable;
+  return avx2;
+}
+}  // namespace
+
 float dot(const float* a, const float* b, size_t dim) {
 #if defined(__x86_64__)
-  static const bool avx2 = best_simd_path() != SimdPath::Portable;
-  if (avx2) return dot_avx2(a, b, dim);
+  if (has_avx2()) return dot_avx2(a, b, dim);
 #endif
   return dot_portable(a, b, dim);
 }
@@ -190,8 +196,7 @@ float quantize_i8(const float* values, size_t dim, int8_t* codes) {
 
 int32_t dot_i8(const int8_t* a, const int8_t* b, size_t dim) {
 #if defined(__x86_64__)
-  static const bool avx2 = best_simd_path() != SimdPath::Portable;
-  if (avx2) return dot_i8_avx2(a, b, dim);
+  if (has_avx2()) return dot_i8_avx2(a, b, dim);
 #endif
   return dot_i8_portable(a, b, dim);
 }

@@ -314,13 +314,14 @@ TEST(SearchWorker, RunsBesideTheCallerOrInlineWhenBusyAndPassesErrorsOn) {
 // happens) return exactly what the same searches return one at a time.
 TEST(SearchWorker, ConcurrentHybridSearchesEqualSequentialOnes) {
   MEMEMBED_REQUIRE_SHARED(fixture_dir("static-glove-25d"));
+  const auto glove = load_model_embedder(fixture_dir("static-glove-25d").string());
+  const auto texts = embed::synthetic_workload(800, 4);
+  const embed::Embeddings vectors = glove->embed_documents(texts);
   TempDir dir;
   StoreOptions options;
-  options.embedder = load_model_embedder(fixture_dir("static-glove-25d").string());
+  options.embedder = glove;
   MemoryStore store(open_sqlite_backend(dir.path()), options);
   const int64_t set = store.backend().vector_sets().front().id;
-  const auto texts = embed::synthetic_workload(800, 4);
-  const embed::Embeddings vectors = options.embedder->embed_documents(texts);
   const Timestamp now = now_micros();
   std::vector<MemoryWrite> writes;
   for (size_t i = 0; i < texts.size(); ++i) {
