@@ -86,6 +86,11 @@ float dot(const float* a, const float* b, size_t dim);
 void dot_rows(const float* query, const float* rows, size_t count, size_t dim, float* out);
 void dot_rows(const float* query, const float* rows, size_t count, size_t dim, float* out, SimdPath path);
 void l2_normalize(float* values, size_t dim);  // a zero vector stays zero
+// Compact int8 copies of vectors, for approximate distances where memory traffic dominates (graph
+// traversal): codes in [-127, 127], value ~= code * (returned factor), the factor 1/127 of the
+// largest magnitude. dot_i8 is exact integer arithmetic, the same on every path.
+float quantize_i8(const float* values, size_t dim, int8_t* codes);
+int32_t dot_i8(const int8_t* a, const int8_t* b, size_t dim);
 // scores[q * docs + d] = <queries[q], docs[d]>, rows of `dim` floats, over `threads` threads
 // (0 = all cores) split by document ranges.
 void dot_products(const float* queries, size_t query_count, const float* docs, size_t doc_count,

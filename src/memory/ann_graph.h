@@ -2,7 +2,10 @@
 // a filtered search: hnswlib 0.6 has no filter functor, so the layer-0 beam search is done here
 // over its graph - every node is traversed, only admitted ones enter the results, and the search
 // goes on until `ef` admitted nodes are found or the graph is exhausted (so it never returns fewer
-// than exist when it runs to the end). Distances are 1 - retrieval::dot, the scores exact search gives.
+// than exist when it runs to the end). The walk measures distances on int8 copies of the vectors
+// (retrieval::quantize_i8; a quarter of float32's memory traffic, which bounds the search), and the
+// `ef` found are ranked again on the float32 vectors: results carry 1 - retrieval::dot, the scores
+// exact search gives. The copies cost dims bytes (+ a float) per node.
 //
 // A graph can be saved (hnswlib's file format) and loaded back; loading checks the structure
 // (sizes, parameters, every link and level in range) so that a file that is not such a graph is

@@ -1,13 +1,17 @@
 #include "lexical_index.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 namespace memembed::memory {
 
 void LexicalIndex::put(uint32_t slot, std::string_view content) {
   remove(slot);
-  if (docs_.size() <= slot) docs_.resize(slot + 1);
+  if (docs_.size() <= slot) {
+    docs_.resize(slot + 1);
+    lengths_.resize(slot + 1);
+  }
   const std::vector<std::string> tokens = retrieval::bm25_tokenize(content);
   std::map<uint32_t, uint32_t> counts;
   for (const std::string& token : tokens) {
@@ -16,7 +20,7 @@ void LexicalIndex::put(uint32_t slot, std::string_view content) {
     ++counts[it->second];
   }
   Document& doc = docs_[slot];
-  doc.length = static_cast<uint32_t>(tokens.size());
+  lengths_[slot] = static_cast<uint32_t>(tokens.size());
   doc.present = true;
   doc.terms.clear();
   for (const auto& [term_id, tf] : counts) {
@@ -24,12 +28,10 @@ void LexicalIndex::put(uint32_t slot, std::string_view content) {
     auto at = std::lower_bound(term.postings.begin(), term.postings.end(), slot,
                                [](const Posting& p, uint32_t s) { return p.slot < s; });
     term.postings.insert(at, {slot, tf});
-    term.max_tf = std::max(term.max_tf, tf);
-    term.min_length = std::min(term.min_length, doc.length);
     doc.terms.push_back(term_id);
   }
   ++documents_;
-  total_length_ += doc.length;
+  total_length_ += lengths_[slot];
 }
 
 void LexicalIndex::remove(uint32_t slot) {
@@ -42,7 +44,8 @@ void LexicalIndex::remove(uint32_t slot) {
     if (at != postings.end() && at->slot == slot) postings.erase(at);
   }
   --documents_;
-  total_length_ -= doc.length;
+  total_length_ -= lengths_[slot];
+  lengths_[slot] = 0;
   doc = Document{};
 }
 
@@ -53,104 +56,58 @@ std::vector<LexicalIndex::Hit> LexicalIndex::search(std::string_view query, cons
   const double total = static_cast<double>(total_length_);
   const double average = total > 0 ? total / n : 1.0;
 
-  // Distinct query terms present in the index; `order` keeps the query's token order, repeats
-  // included, for the final sum.
-  struct QueryTerm {
+  // The query's tokens present in the index, in query order (repeats included: each counts).
+  struct QueryToken {
     const Term* term;
     double idf;
-    double repeats;  // how often the query holds it
-    double bound;    // the most this term (all its repeats) can add to one score
-    size_t cursor = 0;
   };
-  std::vector<QueryTerm> query_terms;
-  std::vector<size_t> order;
-  std::unordered_map<uint32_t, size_t> position;
+  std::vector<QueryToken> tokens;
   for (const std::string& token : retrieval::bm25_tokenize(query)) {
     auto it = term_ids_.find(token);
     if (it == term_ids_.end() || terms_[it->second].postings.empty()) continue;
-    auto [at, inserted] = position.try_emplace(it->second, query_terms.size());
-    if (inserted) {
-      const Term& term = terms_[it->second];
-      const double idf = retrieval::bm25_idf(n, static_cast<double>(term.postings.size()));
-      query_terms.push_back({&term, idf, 0.0, 0.0});
-    }
-    order.push_back(at->second);
+    const Term& term = terms_[it->second];
+    tokens.push_back({&term, retrieval::bm25_idf(n, static_cast<double>(term.postings.size()))});
   }
-  if (query_terms.empty()) return {};
-  // A term's score grows with tf and falls with the document's length: its largest tf in the
-  // shortest document holding it bounds it (at today's average length).
-  for (size_t t = 0; t < query_terms.size(); ++t) {
-    QueryTerm& q = query_terms[t];
-    q.repeats = static_cast<double>(std::count(order.begin(), order.end(), t));
-    const double smallest_norm = retrieval::bm25_length_norm(parameters_, q.term->min_length, average);
-    q.bound = q.repeats * retrieval::bm25_term(parameters_, q.idf, q.term->max_tf, smallest_norm) * (1.0 + 1e-9);
+  if (tokens.empty()) return {};
+
+  // Term at a time into one accumulator per slot: a slot's sum grows token by token in query
+  // order, so it is the same floating-point sum Bm25Index (and eval) computes. Every term's score
+  // is positive, so a slot holds a score exactly when it was touched.
+  static thread_local std::vector<double> scores;
+  scores.assign(docs_.size(), 0.0);
+  std::vector<double> norms(kNormTableLengths);
+  for (size_t length = 0; length < norms.size(); ++length) {
+    norms[length] = retrieval::bm25_length_norm(parameters_, static_cast<double>(length), average);
   }
-
-  // Weakest first; bound_below[i] = what terms 0..i-1 can add together.
-  std::vector<size_t> by_bound(query_terms.size());
-  for (size_t i = 0; i < by_bound.size(); ++i) by_bound[i] = i;
-  std::sort(by_bound.begin(), by_bound.end(),
-            [&](size_t a, size_t b) { return query_terms[a].bound < query_terms[b].bound; });
-  std::vector<double> bound_below(by_bound.size() + 1, 0.0);
-  for (size_t i = 0; i < by_bound.size(); ++i) bound_below[i + 1] = bound_below[i] + query_terms[by_bound[i]].bound;
-
-  TopSlots<double> best(rows, k);
-  double threshold = -1.0;  // a candidate must reach it (ties resolved by id in the heap)
-  size_t essential = 0;     // by_bound[essential..] drive the search
-
-  std::vector<uint32_t> tf(query_terms.size());
-  const uint32_t kEnd = MemoryRows::kNone;
-  auto current = [&](size_t t) {
-    const QueryTerm& q = query_terms[t];
-    return q.cursor < q.term->postings.size() ? q.term->postings[q.cursor].slot : kEnd;
+  auto norm_of = [&](uint32_t length) {
+    return length < kNormTableLengths ? norms[length] : retrieval::bm25_length_norm(parameters_, length, average);
   };
-  while (essential < by_bound.size()) {
-    uint32_t slot = kEnd;
-    for (size_t i = essential; i < by_bound.size(); ++i) slot = std::min(slot, current(by_bound[i]));
-    if (slot == kEnd) break;
-    std::fill(tf.begin(), tf.end(), 0);
-    double partial = 0.0;
-    const bool admitted = filter.admits(slot);
-    const double norm = retrieval::bm25_length_norm(parameters_, docs_[slot].length, average);
-    for (size_t i = essential; i < by_bound.size(); ++i) {
-      QueryTerm& q = query_terms[by_bound[i]];
-      if (current(by_bound[i]) != slot) continue;
-      if (admitted) {
-        tf[by_bound[i]] = q.term->postings[q.cursor].tf;
-        partial += q.repeats * retrieval::bm25_term(parameters_, q.idf, tf[by_bound[i]], norm);
-      }
-      ++q.cursor;
-    }
-    if (!admitted) continue;
-    // Probe the weak terms, strongest first, while the memory can still reach the threshold.
-    bool reachable = true;
-    for (size_t i = essential; i-- > 0;) {
-      if (partial + bound_below[i + 1] < threshold) {
-        reachable = false;
-        break;
-      }
-      QueryTerm& q = query_terms[by_bound[i]];
-      const auto& postings = q.term->postings;
-      q.cursor = static_cast<size_t>(std::lower_bound(postings.begin() + static_cast<std::ptrdiff_t>(q.cursor),
-                                                      postings.end(), slot,
-                                                      [](const Posting& p, uint32_t s) { return p.slot < s; }) -
-                                     postings.begin());
-      if (q.cursor < postings.size() && postings[q.cursor].slot == slot) {
-        tf[by_bound[i]] = postings[q.cursor].tf;
-        partial += q.repeats * retrieval::bm25_term(parameters_, q.idf, tf[by_bound[i]], norm);
-      }
-    }
-    if (!reachable || partial * (1.0 + 1e-9) < threshold) continue;
-    // The exact score, summed as Bm25Index sums it.
-    double score = 0.0;
-    for (size_t t : order) {
-      if (tf[t] > 0) score += retrieval::bm25_term(parameters_, query_terms[t].idf, tf[t], norm);
-    }
-    if (best.offer(slot, score) && best.full()) {
-      threshold = best.worst() * (1.0 - 1e-9);
-      while (essential < by_bound.size() && bound_below[essential + 1] < threshold) ++essential;
+  for (const QueryToken& token : tokens) {
+    for (const Posting& p : token.term->postings) {
+      scores[p.slot] += retrieval::bm25_term(parameters_, token.idf, p.tf, norm_of(lengths_[p.slot]));
     }
   }
+
+  // The filter is checked only on slots that would enter the top k: a score below `cut` cannot
+  // (any positive one until k are kept, then the k-th best, which an equal score with a smaller
+  // id still displaces). Slots are scanned in blocks of 8 with one branch per block.
+  TopSlots<double> best(rows, k);
+  double cut = std::numeric_limits<double>::denorm_min();
+  const size_t slots = scores.size();
+  const double* score = scores.data();
+  constexpr size_t kBlock = 8;
+  auto visit = [&](size_t slot) {
+    if (score[slot] < cut || !filter.admits(static_cast<uint32_t>(slot))) return;
+    if (best.offer(static_cast<uint32_t>(slot), score[slot]) && best.full()) cut = best.worst();
+  };
+  size_t slot = 0;
+  for (; slot + kBlock <= slots; slot += kBlock) {
+    bool any = false;
+    for (size_t i = 0; i < kBlock; ++i) any |= score[slot + i] >= cut;
+    if (!any) continue;
+    for (size_t i = 0; i < kBlock; ++i) visit(slot + i);
+  }
+  for (; slot < slots; ++slot) visit(slot);
   return best.take();
 }
 

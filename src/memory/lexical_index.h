@@ -2,13 +2,13 @@
 // memory's length, N and the total length - all derived from the memories' content in SQLite and
 // kept current by the backend on every acknowledged write.
 //
-// search() is top-k by MaxScore (Turtle & Flood): query tokens ordered by the most they can add to
-// a score; once the k-th best score so far exceeds what the weakest tokens can add together, a
-// memory found only in those cannot enter the top k, so only the other tokens' postings drive the
-// search and the weak ones are probed for candidates still in reach. A term's bound is its
-// largest tf in the shortest document holding it, at the current average length. The filter is checked on
-// each candidate before scoring. Scores are exactly retrieval::Bm25Index's: the same terms added
-// in query order (a repeated query token counts each time).
+// search() scores term at a time: each query token's postings add its BM25 term into one
+// accumulator per slot, tokens in query order (a repeated token counts each time), so every score
+// is the same floating-point sum retrieval::Bm25Index (and eval) computes, bit for bit. Then one
+// pass over the accumulators keeps the best k, the filter checked only on slots that would enter
+// them. Measured at 100k memories (docs/memory.md, "Search speed") this beat MaxScore document at
+// a time several-fold: a posting costs a division and an add here against a heap of cursors and
+// binary searches there, and queries of common words leave MaxScore little to skip.
 #pragma once
 
 #include "memembed/retrieval.h"
@@ -42,19 +42,20 @@ class LexicalIndex {
   };
   struct Term {
     std::vector<Posting> postings;  // sorted by slot
-    uint32_t max_tf = 0;            // never lowered on removal: still an upper bound
-    uint32_t min_length = UINT32_MAX;  // of the documents holding it; never raised on removal: a lower bound
   };
   struct Document {
-    uint32_t length = 0;
     std::vector<uint32_t> terms;  // distinct term ids, for removal
     bool present = false;
   };
+  // Length norms of shorter documents are computed once per search (a table lookup instead of a
+  // division per posting).
+  static constexpr uint32_t kNormTableLengths = 1024;
 
   retrieval::Bm25Parameters parameters_;
   std::unordered_map<std::string, uint32_t> term_ids_;
   std::vector<Term> terms_;
-  std::vector<Document> docs_;  // by slot
+  std::vector<Document> docs_;      // by slot
+  std::vector<uint32_t> lengths_;  // by slot, in tokens; apart from docs_ to keep it compact for search
   size_t documents_ = 0;
   uint64_t total_length_ = 0;
 };

@@ -23,21 +23,23 @@ uint32_t MemoryRows::upsert(const MemoryEntry& entry) {
     } else {
       slot = static_cast<uint32_t>(rows_.size());
       rows_.emplace_back();
+      attributes_.emplace_back();
     }
     by_id_.emplace(entry.id, slot);
   }
   Row& row = rows_[slot];
   row.id = entry.id;
-  row.agent = intern(entry.agent_id);
-  row.namespace_ = intern(entry.namespace_);
-  row.category = entry.category;
   row.tags.clear();
   for (const std::string& tag : entry.metadata.tags) row.tags.push_back(intern(tag));
   std::sort(row.tags.begin(), row.tags.end());
-  row.created_at = entry.created_at;
-  row.expires_at = entry.expires_at.value_or(std::numeric_limits<Timestamp>::max());
-  row.shared = entry.shared;
-  row.alive = true;
+  Attributes& a = attributes_[slot];
+  a.agent = intern(entry.agent_id);
+  a.namespace_ = intern(entry.namespace_);
+  a.category = entry.category;
+  a.created_at = entry.created_at;
+  a.expires_at = entry.expires_at.value_or(std::numeric_limits<Timestamp>::max());
+  a.shared = entry.shared;
+  a.alive = true;
   return slot;
 }
 
@@ -47,12 +49,13 @@ uint32_t MemoryRows::remove(const std::string& id) {
   const uint32_t slot = it->second;
   by_id_.erase(it);
   rows_[slot] = Row{};
+  attributes_[slot] = Attributes{};
   free_.push_back(slot);
   return slot;
 }
 
 void MemoryRows::set_shared(const std::string& id, bool shared) {
-  if (auto it = by_id_.find(id); it != by_id_.end()) rows_[it->second].shared = shared;
+  if (auto it = by_id_.find(id); it != by_id_.end()) attributes_[it->second].shared = shared;
 }
 
 uint32_t MemoryRows::slot(const std::string& id) const {
@@ -82,20 +85,22 @@ RowFilter::RowFilter(const MemoryRows& rows, const Filter& filter) : rows_(rows)
 }
 
 bool RowFilter::admits(uint32_t slot) const {
-  if (nothing_ || slot >= rows_.rows_.size()) return false;
-  const MemoryRows::Row& row = rows_.rows_[slot];
-  if (!row.alive) return false;
-  if (agent_ && row.agent != *agent_) return false;
-  if (filter_.shared_only && !row.shared) return false;
-  if (excluded_ && row.agent == *excluded_) return false;
-  if (row.expires_at <= filter_.now) return false;
-  if (filter_.since && row.created_at < *filter_.since) return false;
-  if (filter_.until && row.created_at >= *filter_.until) return false;
-  if (categories_ != 0 && (categories_ & (1u << static_cast<unsigned>(row.category))) == 0) return false;
-  if (!namespaces_.empty() && std::find(namespaces_.begin(), namespaces_.end(), row.namespace_) == namespaces_.end()) {
+  if (nothing_ || slot >= rows_.attributes_.size()) return false;
+  const MemoryRows::Attributes& a = rows_.attributes_[slot];
+  if (!a.alive) return false;
+  if (agent_ && a.agent != *agent_) return false;
+  if (filter_.shared_only && !a.shared) return false;
+  if (excluded_ && a.agent == *excluded_) return false;
+  if (a.expires_at <= filter_.now) return false;
+  if (filter_.since && a.created_at < *filter_.since) return false;
+  if (filter_.until && a.created_at >= *filter_.until) return false;
+  if (categories_ != 0 && (categories_ & (1u << static_cast<unsigned>(a.category))) == 0) return false;
+  if (!namespaces_.empty() && std::find(namespaces_.begin(), namespaces_.end(), a.namespace_) == namespaces_.end()) {
     return false;
   }
-  return std::includes(row.tags.begin(), row.tags.end(), tags_.begin(), tags_.end());
+  if (tags_.empty()) return true;
+  const std::vector<uint32_t>& tags = rows_.rows_[slot].tags;
+  return std::includes(tags.begin(), tags.end(), tags_.begin(), tags_.end());
 }
 
 }  // namespace memembed::memory

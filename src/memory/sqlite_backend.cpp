@@ -6,7 +6,7 @@
 // Searches run on structures derived from the database and held in memory, built on open and
 // updated after every commit, under one shared_mutex (searches shared, updates exclusive):
 //  - MemoryRows: each memory's filter attributes by slot, so filters are checked inside searches;
-//  - LexicalIndex: BM25 postings with MaxScore top-k (the store ranks exactly as `eval --model bm25`);
+//  - LexicalIndex: BM25 postings, top-k term at a time (the store ranks exactly as `eval --model bm25`);
 //  - VectorIndex per vector set: the vectors (BLOBs of float32 in the database), exact blocked SIMD
 //    scan, and an HNSW graph once the set holds SqliteOptions::ann_threshold vectors.
 // The database also keeps an FTS5 table of each memory's tokens (retrieval::bm25_tokenize joined by

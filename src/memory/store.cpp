@@ -2,6 +2,7 @@
 #include "memembed/error.h"
 #include "memembed/memory.h"
 #include "memembed/retrieval.h"
+#include "search_worker.h"
 
 #include <fmt/format.h>
 
@@ -107,6 +108,7 @@ struct MemoryStore::Impl {
   std::shared_ptr<const Embedder> serving_embedder;
   std::optional<ModelIdentity> active_model;  // the active set's model, when the store has one
   std::vector<std::pair<int64_t, std::shared_ptr<const Embedder>>> building;
+  SearchWorker worker;  // runs the BM25 side of hybrid searches
 
   std::string data_label() const {
     return options.data_label.empty() ? backend->describe() : options.data_label;
@@ -197,18 +199,22 @@ struct MemoryStore::Impl {
 
     const size_t depth = std::max(ranking.candidate_depth, query.limit);
     retrieval::FusionOptions fusion{ranking.fusion, fusion_weight(), ranking.rrf_k};
-    std::vector<Candidate> lexical = backend->lexical_search(filter, *text, depth);
-
-    std::vector<Candidate> dense;
+    std::vector<Candidate> lexical, dense;
+    auto find_lexical = [&] { lexical = backend->lexical_search(filter, *text, depth); };
     std::optional<int64_t> set;
     {
       std::shared_lock lock(sets_mutex);
       if (serving_set && serving_embedder && (fusion.weight > 0.0 || fusion.method == Fusion::Rrf)) {
+        // BM25 on the worker while this thread embeds the query and finds the dense candidates.
+        SearchWorker::Pending lexical_side = worker.start(find_lexical);
         set = serving_set;
         const std::optional<Category> category =
             query.categories.size() == 1 ? std::optional<Category>(query.categories.front()) : std::nullopt;
         const embed::Embeddings q = serving_embedder->embed_queries({*text}, category);
         dense = backend->dense_search(filter, *set, normalised_row(q, 0), depth);
+        lexical_side.wait();
+      } else {
+        find_lexical();
       }
     }
 

@@ -7,6 +7,7 @@
 #include "memembed/memory.h"
 #include "memembed/retrieval.h"
 #include "memory_rows.h"
+#include "search_worker.h"
 #include "vector_index.h"
 
 #include <gtest/gtest.h>
@@ -14,8 +15,11 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -172,6 +176,193 @@ TEST(SearchIndex, Bm25TopKEqualsFullScoring) {
       }
     }
   }
+}
+
+// The accumulators stay exact through what writes do to the index: deletes, updates (a slot's
+// postings and length replaced), freed slots reused by new memories, documents longer than the
+// length-norm table, repeated query tokens; and searches from several threads at once (each has
+// its own accumulators) agree with one another. Expected: a full scoring of the live memories.
+TEST(SearchIndex, Bm25AccumulatorsStayExactThroughDeletesUpdatesAndReusedSlots) {
+  const Timestamp now = now_micros();
+  auto texts = embed::synthetic_workload(2500, 21);
+  std::string long_text;
+  for (size_t i = 0; i < 40; ++i) long_text += texts[i] + " invoice ";
+  texts[5] = long_text;
+  ASSERT_GT(retrieval::bm25_tokenize(long_text).size(), 1024u);  // beyond the length-norm table
+  MemoryRows rows;
+  LexicalIndex lexical;
+  std::map<std::string, std::string> live;  // id -> content
+  auto put = [&](size_t i, const std::string& content) {
+    const MemoryEntry e = entry(i, content, now);
+    lexical.put(rows.upsert(e), content);
+    live[e.id] = content;
+  };
+  for (size_t i = 0; i < texts.size(); ++i) put(i, texts[i]);
+  for (size_t i = 0; i < texts.size(); i += 4) {
+    lexical.remove(rows.remove(fmt::format("m{:05}", i)));
+    live.erase(fmt::format("m{:05}", i));
+  }
+  for (size_t i = 1; i < texts.size(); i += 9) put(i, "invoice paid invoice " + texts[(i * 7) % texts.size()]);
+  for (size_t i = texts.size(); i < texts.size() + 300; ++i) put(i, texts[i % 700] + " database");  // reuse freed slots
+  ASSERT_LT(rows.slots(), texts.size() + 300);  // freed slots were reused
+  ASSERT_EQ(lexical.documents(), live.size());
+
+  std::vector<std::string> ids, contents;
+  for (const auto& [id, content] : live) {
+    ids.push_back(id);
+    contents.push_back(content);
+  }
+  const retrieval::Bm25Index reference(contents, {});
+  const std::vector<std::string> queries = {"invoice invoice paid the", "database migration next week because",
+                                            "the", "Tokyo Friday budget approved approved", "nothing matches zzz"};
+  auto expected_for = [&](const std::string& q, const RowFilter& admits) {
+    std::vector<double> scores;
+    reference.score(q, scores);
+    std::vector<std::pair<double, std::string>> expected;
+    for (size_t d = 0; d < ids.size(); ++d) {
+      if (scores[d] > 0 && admits.admits(rows.slot(ids[d]))) expected.push_back({-scores[d], ids[d]});
+    }
+    std::sort(expected.begin(), expected.end());
+    return expected;
+  };
+  size_t compared = 0;
+  for (const Filter& f : filters(now)) {
+    const RowFilter admits(rows, f);
+    for (const std::string& q : queries) {
+      const auto expected = expected_for(q, admits);
+      for (const size_t k : {1u, 7u, 100u, 5000u}) {
+        const auto got = lexical.search(q, admits, rows, k);
+        ASSERT_EQ(got.size(), std::min(k, expected.size())) << q;
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(got[i].score, -expected[i].first) << q << " rank " << i;  // the same bits
+          EXPECT_EQ(rows.id(got[i].slot), expected[i].second) << q << " rank " << i;
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 5000u);
+  const auto long_hits = lexical.search("invoice", RowFilter(rows, filters(now).front()), rows, 3000);
+  EXPECT_TRUE(std::any_of(long_hits.begin(), long_hits.end(), [&](const auto& h) { return rows.id(h.slot) == "m00005"; }));
+
+  // Concurrent searches: each thread's answers equal the single-threaded ones.
+  const Filter all = filters(now)[1];
+  const RowFilter admits(rows, all);
+  std::vector<std::vector<LexicalIndex::Hit>> alone;
+  for (const std::string& q : queries) alone.push_back(lexical.search(q, admits, rows, 50));
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t round = 0; round < 20; ++round) {
+        const size_t q = (round + t) % queries.size();
+        const auto got = lexical.search(queries[q], admits, rows, 50);
+        bool same = got.size() == alone[q].size();
+        for (size_t i = 0; same && i < got.size(); ++i) same = got[i].slot == alone[q][i].slot && got[i].score == alone[q][i].score;
+        mismatches[t] += same ? 0 : 1;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
+}
+
+// The store's search worker: a task runs on its thread when it is idle, on the caller's (inside
+// wait()) while it is busy with another; a task's exception reaches wait(); many callers at once
+// each get their own task run exactly once.
+TEST(SearchWorker, RunsBesideTheCallerOrInlineWhenBusyAndPassesErrorsOn) {
+  SearchWorker worker;
+  const auto caller = std::this_thread::get_id();
+  std::thread::id ran_on;
+  auto first = worker.start([&] { ran_on = std::this_thread::get_id(); });
+  first.wait();
+  EXPECT_NE(ran_on, caller);
+
+  std::mutex gate;
+  std::unique_lock hold(gate);
+  std::atomic<bool> blocked_started{false};
+  auto blocked = worker.start([&] {
+    blocked_started = true;
+    std::lock_guard wait_for_gate(gate);
+  });
+  while (!blocked_started) std::this_thread::yield();
+  std::thread::id second_on;
+  auto second = worker.start([&] { second_on = std::this_thread::get_id(); });
+  second.wait();
+  EXPECT_EQ(second_on, caller);  // the worker was busy
+  hold.unlock();
+  blocked.wait();
+
+  auto failing = worker.start([] { throw invalid_input("side failed"); });
+  EXPECT_THROW(failing.wait(), Error);
+
+  std::atomic<int> runs{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        auto pending = worker.start([&] { ++runs; });
+        pending.wait();
+      }
+    });
+  }
+  for (auto& c : callers) c.join();
+  EXPECT_EQ(runs.load(), 800);
+}
+
+// Hybrid searches from several threads at once (BM25 sides on the worker or inline, as it
+// happens) return exactly what the same searches return one at a time.
+TEST(SearchWorker, ConcurrentHybridSearchesEqualSequentialOnes) {
+  MEMEMBED_REQUIRE_SHARED(fixture_dir("static-glove-25d"));
+  const auto glove = load_model_embedder(fixture_dir("static-glove-25d").string());
+  const auto texts = embed::synthetic_workload(800, 4);
+  const embed::Embeddings vectors = glove->embed_documents(texts);
+  TempDir dir;
+  StoreOptions options;
+  options.embedder = glove;
+  MemoryStore store(open_sqlite_backend(dir.path()), options);
+  const int64_t set = store.backend().vector_sets().front().id;
+  const Timestamp now = now_micros();
+  std::vector<MemoryWrite> writes;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    MemoryEntry e = entry(i, texts[i], now);
+    e.agent_id = "a";
+    e.expires_at.reset();
+    std::vector<float> v(vectors.row(i), vectors.row(i) + vectors.dim);
+    retrieval::l2_normalize(v.data(), v.size());
+    writes.push_back({e, {{set, v}}, false});
+  }
+  store.backend().put(writes);
+  const auto queries = embed::synthetic_workload(24, 6);
+  auto search = [&](size_t q) {
+    Query query;
+    query.text = queries[q].substr(0, 50);
+    query.limit = 10;
+    std::vector<std::pair<std::string, double>> out;
+    for (const MemoryEntry& e : store.retrieve("a", query)) out.emplace_back(e.id, e.relevance_score);
+    return out;
+  };
+  std::vector<std::vector<std::pair<std::string, double>>> alone;
+  for (size_t q = 0; q < queries.size(); ++q) alone.push_back(search(q));
+  ASSERT_EQ(alone.front().size(), 10u);
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t round = 0; round < 3 * queries.size(); ++round) {
+        const size_t q = (round * 5 + t) % queries.size();
+        const auto got = search(q);
+        // Recency moves with the clock; the ranking and the relevance to 1e-6 must not.
+        bool same = got.size() == alone[q].size();
+        for (size_t i = 0; same && i < got.size(); ++i) {
+          same = got[i].first == alone[q][i].first && std::abs(got[i].second - alone[q][i].second) < 1e-6;
+        }
+        mismatches[t] += same ? 0 : 1;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 TEST(SearchIndex, HnswFindsWhatExactSearchFindsWithFiltersInside) {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -40,6 +41,38 @@ TEST(DenseKernels, EveryPathGivesThePortableBits) {
       }
     }
   }
+}
+
+// int8 copies: codes within [-127, 127] (the AVX2 kernel's sign trick needs no -128), each value
+// within half a step of code * factor; dot_i8 (AVX2 where the CPU has it) is the exact integer sum,
+// extremes included (+-127 everywhere over 1027 dims).
+TEST(DenseKernels, Int8CopiesAndTheirExactIntegerDot) {
+  std::mt19937 random(9);
+  std::normal_distribution<float> normal;
+  for (const size_t dim : {1u, 31u, 32u, 33u, 384u, 1027u}) {
+    std::vector<float> values(dim);
+    for (float& x : values) x = normal(random);
+    std::vector<int8_t> codes(dim), other(dim);
+    const float factor = quantize_i8(values.data(), dim, codes.data());
+    float largest = 0.0f;
+    for (float x : values) largest = std::max(largest, std::fabs(x));
+    EXPECT_FLOAT_EQ(factor, largest / 127.0f);
+    for (size_t i = 0; i < dim; ++i) {
+      EXPECT_GE(codes[i], -127);
+      EXPECT_LE(std::fabs(values[i] - codes[i] * factor), 0.5f * factor * 1.0001f) << i;
+    }
+    for (int8_t& c : other) c = static_cast<int8_t>(static_cast<int>(random() % 255) - 127);
+    int32_t expected = 0;
+    for (size_t i = 0; i < dim; ++i) expected += int32_t{codes[i]} * int32_t{other[i]};
+    EXPECT_EQ(dot_i8(codes.data(), other.data(), dim), expected) << dim;
+    std::vector<int8_t> high(dim, 127), low(dim, -127);
+    EXPECT_EQ(dot_i8(high.data(), low.data(), dim), -127 * 127 * static_cast<int32_t>(dim));
+    EXPECT_EQ(dot_i8(low.data(), low.data(), dim), 127 * 127 * static_cast<int32_t>(dim));
+  }
+  std::vector<float> zeros(16, 0.0f);
+  std::vector<int8_t> codes(16, 5);
+  EXPECT_EQ(quantize_i8(zeros.data(), zeros.size(), codes.data()), 0.0f);  // a zero vector: zero codes
+  EXPECT_EQ(codes, std::vector<int8_t>(16, 0));
 }
 
 }  // namespace memembed::retrieval
