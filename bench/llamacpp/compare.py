@@ -23,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,19 +31,22 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
 
-def run(command, stdout=None, env=None):
-    """Runs a command to completion; returns (CPU seconds, peak RSS bytes, wall seconds, stdout)."""
-    start = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE if stdout is None else stdout,
-                               stderr=subprocess.PIPE, env=env)
-    output = process.stdout.read() if stdout is None else b""
-    errors = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+def run(command, env=None):
+    """Runs a command to completion; returns (CPU seconds, peak RSS bytes, wall seconds, stdout,
+    stderr). Both streams go to files, not pipes: a pipe that fills while the other one is read
+    would stall the child (llama.cpp logs a lot on stderr), and wait4 must reap it for its usage."""
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+        start = time.monotonic()
+        process = subprocess.Popen(command, stdout=output, stderr=errors, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        output.seek(0)
+        errors.seek(0)
+        stdout, stderr = (stream.read().decode(errors="replace") for stream in (output, errors))
     if process.returncode != 0:
-        sys.exit(f"{' '.join(map(str, command))} failed ({process.returncode}):\n{errors.decode()[-3000:]}")
-    return (usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, time.monotonic() - start,
-            output.decode(errors="replace"), errors.decode(errors="replace"))
+        sys.exit(f"{' '.join(map(str, command))} failed ({process.returncode}):\n{stderr[-3000:]}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, wall, stdout, stderr
 
 
 def single_thread_env():
