@@ -10,8 +10,8 @@ real memory texts (LoCoMo turns: short ones as they are; long ones joined to ~43
 
 Timing survives a shared machine: every run is its own process at 1 thread, its CPU time
 (user + sys, from wait4) is what counts, runs are interleaved round by round, and the CPU time
-of the same process on a one-text input (loading, start-up) is subtracted, so texts/s is
-texts / marginal CPU seconds. Peak RSS is the process's ru_maxrss. Ratios are against llama.cpp
+of the same process on the workload's first text alone (loading, start-up, that text) is
+subtracted, so texts/s is (texts - 1) / marginal CPU seconds. Peak RSS is the process's ru_maxrss. Ratios are against llama.cpp
 f32 in the same table.
 
     bench/llamacpp/compare.py --llama-bin LLAMA_BUILD/bin --models build/bench-models/all-MiniLM-L6-v2 ...
@@ -198,7 +198,9 @@ def compare_model(args, model_dir, report):
                         best[contender]["wall"] = min(best[contender]["wall"], wall)
                         if round_index == 0:
                             check_agreement(agreement, workload, contender, vectors_file, stdout, stderr, work)
-        baseline = count / max(1e-9, best[("llama.cpp", "f32")]["cpu"] - best[("llama.cpp", "f32")]["cpu_one"])
+        # The one-text run is the workload's first text, so the marginal CPU time is that of the
+        # other count - 1 texts.
+        baseline = (count - 1) / max(1e-9, best[("llama.cpp", "f32")]["cpu"] - best[("llama.cpp", "f32")]["cpu_one"])
         tokens = ids[workload] / count
         print(f"{workload}: {count} texts, {tokens:.0f} tokens per text ({ids[workload]} in all), 1 thread, "
               f"best of {args.rounds} (load average {os.getloadavg()[0]:.1f})")
@@ -210,7 +212,7 @@ def compare_model(args, model_dir, report):
         for contender in contenders:
             b = best[contender]
             marginal = b["cpu"] - b["cpu_one"]
-            rate = count / max(1e-9, marginal)
+            rate = (count - 1) / max(1e-9, marginal)
             rows.append({"program": contender[0], "precision": contender[1], "texts_per_cpu_second": rate,
                          "vs_llama_cpp_f32": rate / baseline, "cpu_seconds": b["cpu"],
                          "cpu_seconds_one_text": b["cpu_one"], "peak_rss_mib": b["rss"] / 2**20,
