@@ -19,7 +19,7 @@ packages=(
   libdnnl-dev
   python3
   python3-torch  # bench/tune: the PyTorch side of the training-step comparison
-  python3-numpy python3-yaml  # bench/llamacpp: gguf-py writes the GGUF files
+  python3-numpy python3-yaml python3-sentencepiece  # bench/llamacpp: gguf-py writes the GGUF files (SentencePiece vocabularies too)
 )
 command -v npm > /dev/null || packages+=(nodejs npm)  # the openai npm client check (tests/server)
 

@@ -1,5 +1,6 @@
 // Shared helpers for every test: locating ../shared (or $MEMEMBED_SHARED_DIR) and skipping
-// cleanly without it, comparing float vectors, temp directories, files, environment variables.
+// cleanly without it, comparing float vectors, temp directories, files, environment variables,
+// the process's resident set.
 #pragma once
 
 #include "memembed/json_io.h"
@@ -102,5 +103,23 @@ inline std::vector<Json> read_jsonl(const std::filesystem::path& file) {
 }
 
 using memembed::read_file;
+
+// A field of /proc/self/status in KiB (VmRSS, VmHWM), -1 when absent.
+inline int64_t status_kib(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+// Resets the peak resident set (VmHWM) to the current one; returns it in KiB, or -1 where the
+// kernel does not allow that (the caller skips its measurement).
+inline int64_t reset_peak_rss_kib() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+  const int64_t peak = status_kib("VmHWM");
+  return peak >= 0 && peak <= status_kib("VmRSS") + 16 * 1024 ? peak : -1;
+}
 
 }  // namespace memembed::testing

@@ -1,16 +1,17 @@
 #!/usr/bin/python3
 """memembed vs llama.cpp on the same weights, texts and thread count (docs/bench.md).
 
-For each model directory (a BERT from scripts/make-bench-models.sh, or a real one): writes the
-f32 GGUF from the same safetensors (st_to_gguf.py) and the q8_0 one (llama-quantize), checks
-that llama.cpp's f32 embeddings agree with memembed's f32 ones (cosine per text), then times
+For each model directory (a BERT or EmbeddingGemma from scripts/make-bench-models.sh, or a real
+one): writes the f32 GGUF from the same safetensors (st_to_gguf.py) and the q8_0 one
+(llama-quantize), checks that llama.cpp's f32 embeddings agree with memembed's f32 ones (cosine
+per text, from the first round's outputs), and times
 `memembed embed` at each --precision and `llama-embedding` at f32 and q8_0 on two workloads of
 real memory texts (LoCoMo turns: short ones as they are; long ones joined to ~435 tokens).
 
 Timing survives a shared machine: every run is its own process at 1 thread, its CPU time
 (user + sys, from wait4) is what counts, runs are interleaved round by round, and the CPU time
-of the same process on a one-text input (loading, start-up) is subtracted, so texts/s is
-texts / marginal CPU seconds. Peak RSS is the process's ru_maxrss. Ratios are against llama.cpp
+of the same process on the workload's first text alone (loading, start-up, that text) is
+subtracted, so texts/s is (texts - 1) / marginal CPU seconds. Peak RSS is the process's ru_maxrss. Ratios are against llama.cpp
 f32 in the same table.
 
     bench/llamacpp/compare.py --llama-bin LLAMA_BUILD/bin --models build/bench-models/all-MiniLM-L6-v2 ...
@@ -22,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,19 +31,22 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
 
-def run(command, stdout=None, env=None):
-    """Runs a command to completion; returns (CPU seconds, peak RSS bytes, wall seconds, stdout)."""
-    start = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE if stdout is None else stdout,
-                               stderr=subprocess.PIPE, env=env)
-    output = process.stdout.read() if stdout is None else b""
-    errors = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+def run(command, env=None):
+    """Runs a command to completion; returns (CPU seconds, peak RSS bytes, wall seconds, stdout,
+    stderr). Both streams go to files, not pipes: a pipe that fills while the other one is read
+    would stall the child (llama.cpp logs a lot on stderr), and wait4 must reap it for its usage."""
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+        start = time.monotonic()
+        process = subprocess.Popen(command, stdout=output, stderr=errors, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        output.seek(0)
+        errors.seek(0)
+        stdout, stderr = (stream.read().decode(errors="replace") for stream in (output, errors))
     if process.returncode != 0:
-        sys.exit(f"{' '.join(map(str, command))} failed ({process.returncode}):\n{errors.decode()[-3000:]}")
-    return (usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, time.monotonic() - start,
-            output.decode(errors="replace"), errors.decode(errors="replace"))
+        sys.exit(f"{' '.join(map(str, command))} failed ({process.returncode}):\n{stderr[-3000:]}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, wall, stdout, stderr
 
 
 def single_thread_env():
@@ -166,64 +171,78 @@ def compare_model(args, model_dir, report):
     workloads = make_workloads(args, work, model_dir)
     env = single_thread_env()
     print(f"\n== {name}  (load average {os.getloadavg()[0]:.1f})", flush=True)
-
-    # Same model? llama.cpp f32 (and q8_0) against memembed f32, text by text.
-    agreement = {}
-    for workload, (texts, _, count) in workloads.items():
-        ours = work / f"agree-{workload}.jsonl"
-        run(memembed_command(args, model_dir, "f32", texts, ours), env=env)
-        ours_vectors = memembed_vectors(ours)
-        for quant, gguf in ggufs.items():
-            _, _, _, stdout, stderr = run(llama_command(args, gguf, texts, args.context[workload]), env=env)
-            c = cosines(ours_vectors, llama_vectors(stdout))
-            agreement[f"{workload} llama.cpp {quant} vs memembed f32"] = {"min": min(c), "mean": sum(c) / len(c),
-                                                                          "llama_tokens": llama_tokens(stderr)}
     ids = {w: sum(n + 2 for n in token_counts(args.memembed, model_dir, t, work)) for w, (t, _, _) in workloads.items()}
-    for key, value in agreement.items():
-        print(f"agreement  {key}: cosine min {value['min']:.5f} mean {value['mean']:.5f}"
-              f" (llama.cpp tokens {value['llama_tokens']}, memembed tokens {ids[key.split()[0]]})", flush=True)
 
-    contenders = [("memembed", p) for p in args.precisions] + [("llama.cpp", q) for q in ggufs]
-    results = {}
+    # memembed first in each round, so the first round's vectors give the agreement check (same
+    # model? llama.cpp f32 and q8_0 against memembed f32 text by text; memembed's other precisions
+    # against its f32) without a separate pass.
+    contenders = [("memembed", p) for p in sorted(args.precisions, key=lambda p: p != "f32")]
+    contenders += [("llama.cpp", q) for q in ggufs]
+    results, agreement = {}, {}
     for workload, (texts, one, count) in workloads.items():
         best = {c: {"cpu": math.inf, "cpu_one": math.inf, "rss": 0, "wall": math.inf} for c in contenders}
-        for _ in range(args.rounds):
+        for round_index in range(args.rounds):
             for contender in contenders:
                 program, precision = contender
+                vectors_file = work / f"{workload}-{precision}.jsonl"
                 for key, file in (("cpu", texts), ("cpu_one", one)):
                     if program == "memembed":
-                        command = memembed_command(args, model_dir, precision, file, work / "timed.jsonl")
+                        output = vectors_file if key == "cpu" else work / "one-text.jsonl"
+                        command = memembed_command(args, model_dir, precision, file, output)
                     else:
                         command = llama_command(args, ggufs[precision], file, args.context[workload])
-                    cpu, rss, wall, _, _ = run(command, stdout=subprocess.DEVNULL if program == "llama.cpp" else None,
-                                               env=env)
+                    cpu, rss, wall, stdout, stderr = run(command, env=env)
                     best[contender][key] = min(best[contender][key], cpu)
                     if key == "cpu":
                         best[contender]["rss"] = max(best[contender]["rss"], rss)
                         best[contender]["wall"] = min(best[contender]["wall"], wall)
-        baseline = count / max(1e-9, best[("llama.cpp", "f32")]["cpu"] - best[("llama.cpp", "f32")]["cpu_one"])
+                        if round_index == 0:
+                            check_agreement(agreement, workload, contender, vectors_file, stdout, stderr, work)
+        # The one-text run is the workload's first text, so the marginal CPU time is that of the
+        # other count - 1 texts.
+        baseline = (count - 1) / max(1e-9, best[("llama.cpp", "f32")]["cpu"] - best[("llama.cpp", "f32")]["cpu_one"])
         tokens = ids[workload] / count
-        print(f"{workload}: {count} texts, {tokens:.0f} tokens per text, 1 thread, best of {args.rounds} "
-              f"(load average {os.getloadavg()[0]:.1f})")
+        print(f"{workload}: {count} texts, {tokens:.0f} tokens per text ({ids[workload]} in all), 1 thread, "
+              f"best of {args.rounds} (load average {os.getloadavg()[0]:.1f})")
+        for key, value in agreement.items():
+            if key.startswith(workload + " "):
+                print(f"  agreement  {key}: cosine min {value['min']:.5f} mean {value['mean']:.5f}"
+                      + (f" (llama.cpp tokens {value['llama_tokens']})" if "llama_tokens" in value else ""))
         rows = []
         for contender in contenders:
             b = best[contender]
             marginal = b["cpu"] - b["cpu_one"]
-            rate = count / max(1e-9, marginal)
+            rate = (count - 1) / max(1e-9, marginal)
             rows.append({"program": contender[0], "precision": contender[1], "texts_per_cpu_second": rate,
                          "vs_llama_cpp_f32": rate / baseline, "cpu_seconds": b["cpu"],
                          "cpu_seconds_one_text": b["cpu_one"], "peak_rss_mib": b["rss"] / 2**20,
                          "wall_seconds": b["wall"]})
-            print(f"  {contender[0]:9} {contender[1]:5} {rate:8.1f} texts/CPU-s  x{rate / baseline:5.2f} vs llama.cpp f32"
+            print(f"  {contender[0]:9} {contender[1]:5} {rate:8.2f} texts/CPU-s  x{rate / baseline:5.2f} vs llama.cpp f32"
                   f"  peak RSS {b['rss'] / 2**20:7.1f} MiB  (CPU {b['cpu']:.2f} s - {b['cpu_one']:.2f} s for one text;"
                   f" wall {b['wall']:.1f} s)", flush=True)
-        results[workload] = {"texts": count, "tokens_per_text": tokens, "rows": rows}
+        results[workload] = {"texts": count, "tokens_per_text": tokens, "memembed_tokens": ids[workload],
+                             "load_average": os.getloadavg()[0], "rows": rows}
     report[name] = {"agreement": agreement, "workloads": results, "llama_context": args.context}
+
+
+def check_agreement(agreement, workload, contender, vectors_file, stdout, stderr, work):
+    """Cosine per text of one run's vectors against memembed f32's (written earlier in the round)."""
+    program, precision = contender
+    if program == "memembed" and precision == "f32":
+        return
+    reference = memembed_vectors(work / f"{workload}-f32.jsonl")
+    if program == "memembed":
+        c = cosines(reference, memembed_vectors(vectors_file))
+        agreement[f"{workload} memembed {precision} vs memembed f32"] = {"min": min(c), "mean": sum(c) / len(c)}
+    else:
+        c = cosines(reference, llama_vectors(stdout))
+        agreement[f"{workload} llama.cpp {precision} vs memembed f32"] = {
+            "min": min(c), "mean": sum(c) / len(c), "llama_tokens": llama_tokens(stderr)}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", required=True, help="sentence-transformers BERT directories")
+    parser.add_argument("--models", nargs="+", required=True, help="sentence-transformers directories (BERT or EmbeddingGemma)")
     parser.add_argument("--memembed", default=str(REPO / "build" / "memembed"))
     parser.add_argument("--llama-bin", help="llama.cpp's build/bin (llama-embedding, llama-quantize)")
     parser.add_argument("--llamacpp-embed", help="instead of --llama-bin: llamacpp_embed.cpp built on a prebuilt libllama")
@@ -246,10 +265,12 @@ def main():
     args.precisions = args.precisions.split(",")
     args.context = {"short": args.short_context, "long": args.long_context}
     report = {"threads": 1, "method": "marginal CPU time per process (N texts minus one text), best of rounds"}
+    if "f32" not in args.precisions:
+        parser.error("--precisions must include f32 (the agreement check's reference)")
     for model_dir in args.models:
         compare_model(args, model_dir, report)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+        if args.json:  # after each model: a long run interrupted keeps what it measured
+            Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

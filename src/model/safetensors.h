@@ -47,7 +47,8 @@ class SafetensorsFile {
   at::Tensor read_float32(const TensorInfo& info) const;
 
  private:
-  void release_pages(const TensorInfo& info) const;  // drops the tensor's mapped pages from memory
+  // Drops the mapped pages of data bytes [begin, end) from memory (whole pages inside the range).
+  void release_pages(uint64_t begin, uint64_t end) const;
 
   std::filesystem::path path_;
   const uint8_t* data_ = nullptr;  // start of the data area

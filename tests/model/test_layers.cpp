@@ -2,12 +2,12 @@
 // serves: padding on either side, causal, sliding windows, grouped-query heads, strided inputs, and
 // sequences spanning several query and key tiles; its scratch must not grow with the square of the
 // sequence length.
+#include "fixture_support.h"
 #include "layers.h"
 
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <string>
 
 using namespace memembed::model;
@@ -85,16 +85,6 @@ TEST(AttentionKernel, ScoresFarBelowTheRowMaximumMatchTheReference) {
   EXPECT_LT((fused - reference).abs().max().item<double>(), 1e-4);
 }
 
-// A field of /proc/self/status in KiB (VmRSS, VmHWM), -1 when absent.
-int64_t status_kib(const std::string& field) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-
 TEST(AttentionKernel, ScratchStaysBoundedOnLongSequences) {
   // 12k tokens: an L x L score tile would be 576 MiB per worker; the tiled kernel needs a fixed
   // 128 KiB tile plus a row of key biases.
@@ -108,14 +98,13 @@ TEST(AttentionKernel, ScratchStaysBoundedOnLongSequences) {
   at::Tensor output = at::empty({1, length, heads * head_dim});  // touched before the measurement
   output.zero_();
 
-  std::ofstream("/proc/self/clear_refs") << "5";  // resets the high-water mark to the current RSS
-  const int64_t before = status_kib("VmHWM");
-  if (before < 0 || before > status_kib("VmRSS") + 16 * 1024) GTEST_SKIP() << "cannot reset VmHWM here";
+  const int64_t before = memembed::testing::reset_peak_rss_kib();
+  if (before < 0) GTEST_SKIP() << "cannot reset VmHWM here";
   {
     c10::InferenceMode guard;
     output = attention(q, k, v, mask, {}, 0.25);
   }
-  const int64_t peak = status_kib("VmHWM");
+  const int64_t peak = memembed::testing::status_kib("VmHWM");
   EXPECT_LT(peak - before, 64 * 1024) << "attention grew the resident set by " << (peak - before) << " KiB";
 
   // Spot-check a few rows against a direct double-precision softmax over the real keys.

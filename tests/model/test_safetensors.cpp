@@ -134,6 +134,20 @@ TEST_F(SafetensorsTest, EmptyTensorReadsAsAnEmptyFloatTensor) {
   EXPECT_EQ(tensor.scalar_type(), at::kFloat);
 }
 
+TEST_F(SafetensorsTest, LargeTensorIsNotResidentTwiceWhileRead) {
+  // 64 MiB: copied slice by slice, each slice's mapped pages dropped once copied, the read grows
+  // the resident set by the copy plus about one slice (16 MiB), not by the copy plus the mapping.
+  const at::Tensor big = at::arange(int64_t{16} << 20, at::kFloat);
+  write_safetensors(dir_ / "big.safetensors", {{"w", big}}, {});
+  SafetensorsFile file(dir_ / "big.safetensors");
+  const int64_t before = memembed::testing::reset_peak_rss_kib();
+  if (before < 0) GTEST_SKIP() << "cannot reset VmHWM here";
+  const at::Tensor read = file.read_float32(*file.find("w"));
+  const int64_t growth = memembed::testing::status_kib("VmHWM") - before;
+  EXPECT_LT(growth, 100 * 1024) << "reading 64 MiB grew the resident set by " << growth << " KiB";
+  EXPECT_TRUE(at::equal(read, big));
+}
+
 TEST_F(SafetensorsTest, WriteThenReadRoundTrips) {
   const TempDir dir;
   const at::Tensor a = at::randn({3, 5});
