@@ -84,7 +84,7 @@ class BertBackbone final : public Backbone {
       layer.output_bias = vector("output.dense.bias", hidden_);
       layer.output_norm_weight = vector("output.LayerNorm.weight", hidden_);
       layer.output_norm_bias = vector("output.LayerNorm.bias", hidden_);
-      prepare_linears(layer);
+      prepare_linears(layer, options_.for_block(i, layers_count_));
       layers_.push_back(std::move(layer));
     }
   }
@@ -185,11 +185,11 @@ class BertBackbone final : public Backbone {
 
  private:
   // The layer's inference kernels, right after its weights are read (see BackboneOptions).
-  void prepare_linears(BertLayer& layer) const {
-    prepare_linear(layer.qkv, layer.qkv_weight, layer.qkv_bias, options_);
-    prepare_linear(layer.attention_out, layer.attention_out_weight, layer.attention_out_bias, options_);
-    prepare_linear(layer.intermediate, layer.intermediate_weight, layer.intermediate_bias, options_);
-    prepare_linear(layer.output, layer.output_weight, layer.output_bias, options_);
+  void prepare_linears(BertLayer& layer, const BackboneOptions& options) const {
+    prepare_linear(layer.qkv, layer.qkv_weight, layer.qkv_bias, options);
+    prepare_linear(layer.attention_out, layer.attention_out_weight, layer.attention_out_bias, options);
+    prepare_linear(layer.intermediate, layer.intermediate_weight, layer.intermediate_bias, options);
+    prepare_linear(layer.output, layer.output_weight, layer.output_bias, options);
   }
 
   PositionScheme scheme_;

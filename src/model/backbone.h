@@ -44,6 +44,17 @@ struct BackboneOptions {
   bool inference_only = false;
 
   bool frees_float_weights() const { return inference_only && precision != Precision::F32; }
+
+  // The options for the linear layers of transformer block `index` (0-based) of `count`. At int8
+  // the first block of a model with several stays float32: the rounding noise of its linear
+  // layers passes through every later block and is amplified most (measured per layer on the
+  // decoder fixtures: layer 0's q/k/v projection alone gave 40-60% of the int8 error, a last
+  // layer's under 5%; docs/bench.md "int8 agreement"). It costs 1/count of the linear work.
+  BackboneOptions for_block(int64_t index, int64_t count) const {
+    BackboneOptions block = *this;
+    if (precision == Precision::Int8 && index == 0 && count > 1) block.precision = Precision::F32;
+    return block;
+  }
 };
 
 // named_weights()/parameters() of a backbone whose float32 linear weights were freed.

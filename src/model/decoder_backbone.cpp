@@ -56,7 +56,7 @@ class DecoderBackbone final : public Backbone {
       layer.gate_up_weight = at::cat({weights.load(p + "mlp.gate_proj.weight", {I, H}),
                                       weights.load(p + "mlp.up_proj.weight", {I, H})});
       layer.down_weight = weights.load(p + "mlp.down_proj.weight", {H, I});
-      prepare_linears(layer);
+      prepare_linears(layer, options_.for_block(i, spec.layers));
       layers_.push_back(std::move(layer));
     }
   }
@@ -161,11 +161,11 @@ class DecoderBackbone final : public Backbone {
 
  private:
   // The layer's inference kernels, right after its weights are read (see BackboneOptions).
-  void prepare_linears(DecoderLayer& layer) const {
-    prepare_linear(layer.qkv, layer.qkv_weight, layer.qkv_bias, options_);
-    prepare_linear(layer.output, layer.output_weight, at::Tensor(), options_);
-    prepare_linear(layer.gate_up, layer.gate_up_weight, at::Tensor(), options_);
-    prepare_linear(layer.down, layer.down_weight, at::Tensor(), options_);
+  void prepare_linears(DecoderLayer& layer, const BackboneOptions& options) const {
+    prepare_linear(layer.qkv, layer.qkv_weight, layer.qkv_bias, options);
+    prepare_linear(layer.output, layer.output_weight, at::Tensor(), options);
+    prepare_linear(layer.gate_up, layer.gate_up_weight, at::Tensor(), options);
+    prepare_linear(layer.down, layer.down_weight, at::Tensor(), options);
   }
 
   at::Tensor norm(const at::Tensor& x, const at::Tensor& weight) const {

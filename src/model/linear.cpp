@@ -17,7 +17,7 @@ PrecisionPlan plan_precision(Precision requested) {
       break;
     case Precision::Int8:
       if (cpu.avx2) {
-        plan.kernel = fmt::format("oneDNN int8 matmul on {} ({})", cpu.isa,
+        plan.kernel = fmt::format("oneDNN int8 matmul on {} ({}), first transformer block in f32", cpu.isa,
                                   cpu.amx                ? "AMX-INT8 tiles"
                                   : cpu.int8_dot_product ? "VNNI 4-way dot products"
                                                          : "no VNNI: 16-bit pair products");

@@ -155,14 +155,11 @@ class FixtureAgreement : public ::testing::TestWithParam<std::string> {
   }
 };
 
-// The BERT fixtures reach the 0.999. The decoder fixtures (weights scaled so activations
-// sit in the non-linear range, with per-token outliers) reach 0.9964-0.9973 on AVX2 whichever side
-// gets the 7th bit and with the down projection in f32 too: asserted at the level measured, a
-// known gap (docs/bench.md).
-TEST_P(FixtureAgreement, Int8) {
-  const bool decoder = GetParam().rfind("bert", 0) != 0;
-  check(Precision::Int8, decoder ? 0.996 : 0.999);
-}
+// The bar on every fixture. The decoder fixtures (weights scaled so activations sit in the
+// non-linear range) amplify the first block's rounding noise through every later block: with every
+// block at int8 they reached only 0.9964-0.9974 on AVX2, hence the first block in f32
+// (BackboneOptions::for_block).
+TEST_P(FixtureAgreement, Int8) { check(Precision::Int8, 0.999); }
 TEST_P(FixtureAgreement, Bf16OrItsFallback) { check(Precision::Bf16, 0.9999); }
 
 // An inference-only load (what embed, the memory store and the service use) keeps only the packed
