@@ -149,9 +149,13 @@ TEST(SelfSupervisedQueries, QuestionsRewordAStatementWithTheCorpussOtherInflecti
     // A content word with another inflection in the corpus takes one; the others stay as written.
     const std::vector<std::string> written = bm25_tokenize(source);
     for (const char* form : {"walked", "walk", "walking", "dogs", "dog", "groups", "group", "painting", "paint", "mural", "murals"}) {
-      if (has(form)) EXPECT_EQ(std::count(written.begin(), written.end(), form), 0) << form << ": " << source << " -> " << query;
+      if (has(form)) {
+        EXPECT_EQ(std::count(written.begin(), written.end(), form), 0) << form << ": " << source << " -> " << query;
+      }
     }
-    if (source.find("goodness") != std::string::npos) EXPECT_FALSE(has("goodnes") || has("goods")) << query;
+    if (source.find("goodness") != std::string::npos) {
+      EXPECT_FALSE(has("goodnes") || has("goods")) << query;
+    }
   }
   EXPECT_EQ(questions, set.queries.size() / 2);
 }
